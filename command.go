@@ -1,0 +1,88 @@
+package runctl
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ssm"
+	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
+)
+
+// CommandError reports a shell command sent through SSM that did not
+// succeed.
+type CommandError struct {
+	InstanceID string
+	CommandID  string
+	Status     string
+	ExitCode   int32
+	Stderr     string
+}
+
+func (e *CommandError) Error() string {
+	return fmt.Sprintf("command %s on %s ended %s (exit %d): %s",
+		e.CommandID, e.InstanceID, e.Status, e.ExitCode, e.Stderr)
+}
+
+// runCommand runs script with bash on the instance through SSM and returns
+// its standard output. limit bounds the command on the instance and the
+// wait for it here.
+func (c *Client) runCommand(ctx context.Context, id, script string, limit time.Duration) (string, error) {
+	out, err := c.ssm.SendCommand(ctx, &ssm.SendCommandInput{
+		DocumentName: aws.String("AWS-RunShellScript"),
+		InstanceIds:  []string{id},
+		Parameters: map[string][]string{
+			"commands":         {script},
+			"executionTimeout": {strconv.Itoa(int(limit.Seconds()))},
+		},
+		Comment: aws.String("runctl"),
+	})
+	if err != nil {
+		return "", fmt.Errorf("sending command to %s: %w", id, err)
+	}
+	cmdID := aws.ToString(out.Command.CommandId)
+	c.log.Debug("command sent", "instance_id", id, "command_id", cmdID)
+	return c.commandOutput(ctx, id, cmdID, limit)
+}
+
+// commandOutput waits for a command to end. Right after SendCommand, SSM may
+// not know the invocation yet and answers InvocationDoesNotExist.
+func (c *Client) commandOutput(ctx context.Context, id, cmdID string, limit time.Duration) (string, error) {
+	clock := c.opts.clock
+	deadline := clock.Now().Add(limit + time.Minute)
+	interval := commandPollMin(c.opts.pollMin)
+	for {
+		inv, err := c.ssm.GetCommandInvocation(ctx, &ssm.GetCommandInvocationInput{
+			CommandId: aws.String(cmdID), InstanceId: aws.String(id),
+		})
+		if err != nil && !isNotFound(err) {
+			return "", fmt.Errorf("reading command %s on %s: %w", cmdID, id, err)
+		}
+		if err == nil {
+			switch inv.Status {
+			case ssmtypes.CommandInvocationStatusSuccess:
+				return aws.ToString(inv.StandardOutputContent), nil
+			case ssmtypes.CommandInvocationStatusFailed, ssmtypes.CommandInvocationStatusCancelled,
+				ssmtypes.CommandInvocationStatusTimedOut:
+				return aws.ToString(inv.StandardOutputContent), &CommandError{InstanceID: id, CommandID: cmdID,
+					Status: string(inv.Status), ExitCode: inv.ResponseCode,
+					Stderr: aws.ToString(inv.StandardErrorContent)}
+			}
+		}
+		if clock.Now().After(deadline) {
+			return "", &TimeoutError{Phase: PhaseFollow, InstanceID: id, Limit: limit, State: "command " + cmdID}
+		}
+		if !c.sleep(ctx, interval) {
+			return "", ctx.Err()
+		}
+		interval = min(interval*3/2, 2*time.Second)
+	}
+}
+
+// commandPollMin is the first pause while a command runs: most of runctl's
+// commands end in well under a second.
+func commandPollMin(pollMin time.Duration) time.Duration {
+	return max(pollMin/5, 20*time.Millisecond)
+}

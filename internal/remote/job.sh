@@ -1,0 +1,65 @@
+#!/bin/bash
+# runctl job runner: runs one training script detached from the SSM command
+# that started it, in the job directory given as $1. The script's exit code
+# is written to exit_code, which the client treats as the truth.
+set -u
+dir=$1
+cd "$dir/code" || exit 1
+echo $$ >"$dir/pid"
+date +%s >"$dir/started_at"
+echo running >"$dir/status"
+
+(while :; do date +%s >"$dir/heartbeat"; sleep 10; done) &
+heartbeat=$!
+
+finish() {
+	kill "$heartbeat" 2>/dev/null
+	date +%s >"$dir/finished_at"
+	printf '%s\n' "$1" >"$dir/exit_code.tmp" && mv "$dir/exit_code.tmp" "$dir/exit_code"
+	if [ -f "$dir/interrupted" ]; then echo interrupted >"$dir/status"; else echo exited >"$dir/status"; fi
+	exit 0
+}
+
+script=$(cat "$dir/script")
+export PYTHONUNBUFFERED=1
+export RUNCTL_JOB_DIR="$dir"
+export RUNCTL_OUTPUT_DIR="$dir/outputs"
+mkdir -p "$RUNCTL_OUTPUT_DIR"
+
+if [ -f requirements.txt ]; then
+	echo "runctl: installing requirements.txt into a virtual environment"
+	python3 -m venv "$dir/venv" || finish 126
+	. "$dir/venv/bin/activate"
+	if command -v uv >/dev/null 2>&1; then
+		uv pip install -r requirements.txt || finish 126
+	else
+		pip install -q -r requirements.txt || finish 126
+	fi
+fi
+
+# Each argument arrives base64-encoded on its own line, so any byte but NUL
+# reaches the script as it was typed. The dot keeps trailing newlines.
+args=()
+while IFS= read -r line; do
+	arg=$(printf '%s' "$line" | base64 -d; printf .)
+	args+=("${arg%.}")
+done <"$dir/args"
+
+case "$script" in
+*.py) cmd=(python3 -u "$script") ;;
+*.sh) cmd=(bash "$script") ;;
+*) cmd=("./$script") ;;
+esac
+
+# A spot interruption notice reaches this process group as SIGTERM: pass it
+# to the script and keep waiting, so its exit code is still recorded.
+child=
+trap '[ -n "$child" ] && kill -TERM "$child" 2>/dev/null' TERM
+"${cmd[@]}" ${args[@]+"${args[@]}"} </dev/null &
+child=$!
+while :; do
+	wait "$child"
+	code=$?
+	kill -0 "$child" 2>/dev/null || break
+done
+finish "$code"

@@ -1,0 +1,242 @@
+// Package remote holds what runctl runs on an instance: the boot script
+// that starts the watchdog, the job runner, and the shell commands sent
+// through SSM to start and follow a job, with the parser of their output.
+package remote
+
+import (
+	"bytes"
+	_ "embed"
+	"encoding/base64"
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+)
+
+//go:embed watchdog.sh
+var watchdogScript []byte
+
+//go:embed job.sh
+var jobScript []byte
+
+// MaxChunk is the most log bytes one poll returns. Base64 makes it 21,848
+// characters, which with the status lines stays under the 24,000 characters
+// of standard output that SSM keeps per command.
+const MaxChunk = 16 << 10
+
+// home is the shell expression for runctl's directory on the instance.
+const home = `"${RUNCTL_HOME:-/opt/runctl}"`
+
+// Quote returns s as one single-quoted shell word. Every byte but NUL
+// survives it.
+func Quote(s string) string {
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
+
+// BootScript returns the user data that starts the watchdog at boot. A
+// maxLifetime of zero sets no limit.
+func BootScript(maxLifetime time.Duration) []byte {
+	var b bytes.Buffer
+	b.WriteString("#!/bin/bash\n# runctl: start the watchdog that bounds this instance's life.\n")
+	fmt.Fprintf(&b, "home=%s\nmkdir -p \"$home/bin\" \"$home/jobs\"\n", home)
+	fmt.Fprintf(&b, "printf %%s %s | base64 -d >\"$home/bin/watchdog.sh\"\n",
+		Quote(base64.StdEncoding.EncodeToString(watchdogScript)))
+	fmt.Fprintf(&b, "RUNCTL_MAX_LIFETIME=%d setsid nohup bash \"$home/bin/watchdog.sh\" "+
+		">>\"$home/watchdog.log\" 2>&1 </dev/null &\n", int64(maxLifetime.Seconds()))
+	return b.Bytes()
+}
+
+// Job describes a job to start.
+type Job struct {
+	ID       string
+	Script   string   // path relative to the code directory
+	Args     []string // passed to the script byte for byte
+	CodeURL  string   // presigned URL of the code archive; empty reuses the last code shipped
+	CodeHash string   // names the unpacked code on the instance
+	Env      map[string]string
+	// ClientTimeout, when positive, has the watchdog end the instance once
+	// no poll has reached it for that long.
+	ClientTimeout time.Duration
+}
+
+// StartCommand returns the shell script that unpacks the code, writes the
+// job directory and starts the job runner detached, so the job outlives the
+// SSM command and its time limit.
+func StartCommand(j Job) string {
+	var b strings.Builder
+	w := func(format string, a ...any) { fmt.Fprintf(&b, format+"\n", a...) }
+	w("set -eu")
+	w("home=%s", home)
+	w("dir=\"$home/jobs/\"%s", Quote(j.ID))
+	w("mkdir -p \"$dir\" \"$home/code\"")
+	if j.ClientTimeout > 0 {
+		w("date +%%s >\"$home/client-heartbeat\"")
+		w("echo %d >\"$home/client-timeout\"", int64(j.ClientTimeout.Seconds()))
+	}
+	if j.CodeURL != "" {
+		w("code=\"$home/code/\"%s", Quote(j.CodeHash))
+		w("if [ ! -d \"$code\" ]; then")
+		w("  curl -fsS --retry 5 --retry-all-errors --connect-timeout 10 --max-time 1800 -o \"$dir/code.tgz\" %s",
+			Quote(j.CodeURL))
+		w("  mkdir -p \"$code.tmp\"")
+		w("  tar -xzf \"$dir/code.tgz\" -C \"$code.tmp\" --no-same-owner")
+		w("  mv \"$code.tmp\" \"$code\" && rm -f \"$dir/code.tgz\"")
+		w("fi")
+		w("ln -sfn \"$code\" \"$home/code/latest\"")
+	} else {
+		w("code=\"$home/code/latest\"")
+		w("[ -d \"$code\" ] || { echo 'runctl: no code on this instance; ship it with --sync-code' >&2; exit 3; }")
+	}
+	w("mkdir -p \"$dir/code\" && cp -a \"$code/.\" \"$dir/code/\"")
+	w("[ -e \"$dir/code/\"%s ] || { echo 'runctl: script '%s' is not in the shipped code' >&2; exit 4; }",
+		Quote(j.Script), Quote(j.Script))
+	w("printf %%s %s >\"$dir/script\"", Quote(j.Script))
+	w("printf %%s %s | base64 -d >\"$dir/args\"", Quote(base64.StdEncoding.EncodeToString(argsFile(j.Args))))
+	w("printf %%s %s | base64 -d >\"$dir/job.sh\"", Quote(base64.StdEncoding.EncodeToString(jobScript)))
+	w("printf %%s %s | base64 -d >\"$dir/env\"", Quote(base64.StdEncoding.EncodeToString(envFile(j.Env))))
+	w("echo starting >\"$dir/status\"")
+	w("ln -sfn \"$dir\" \"$home/jobs/latest\"")
+	w("if [ \"${RUNCTL_DETACH:-}\" != setsid ] && command -v systemd-run >/dev/null 2>&1 && [ -d /run/systemd/system ]; then")
+	w("  systemd-run --quiet --collect --unit=\"runctl-\"%s bash -c 'set -a; . \"$1/env\"; set +a; exec bash \"$1/job.sh\" \"$1\" >>\"$1/log\" 2>&1' runctl \"$dir\"",
+		Quote(j.ID))
+	w("else")
+	w("  (set -a; . \"$dir/env\"; set +a; exec setsid nohup bash \"$dir/job.sh\" \"$dir\" >>\"$dir/log\" 2>&1 </dev/null &)")
+	w("fi")
+	w("echo started %s", Quote(j.ID))
+	return b.String()
+}
+
+func argsFile(args []string) []byte {
+	var b bytes.Buffer
+	for _, a := range args {
+		b.WriteString(base64.StdEncoding.EncodeToString([]byte(a)))
+		b.WriteByte('\n')
+	}
+	return b.Bytes()
+}
+
+func envFile(env map[string]string) []byte {
+	keys := make([]string, 0, len(env))
+	for k := range env {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var b bytes.Buffer
+	for _, k := range keys {
+		fmt.Fprintf(&b, "%s=%s\n", k, Quote(env[k]))
+	}
+	return b.Bytes()
+}
+
+// PollCommand returns the shell script that reports a job's state and the
+// log bytes from offset on, at most max of them. jobID "latest" means the
+// job started last. The exit code is read before the log size, so once it
+// is known the size is final and reading up to it reads every byte.
+func PollCommand(jobID string, offset int64, max int) string {
+	var b strings.Builder
+	w := func(format string, a ...any) { fmt.Fprintf(&b, format+"\n", a...) }
+	w("home=%s", home)
+	w("dir=\"$home/jobs/\"%s", Quote(jobID))
+	w("[ -d \"$dir\" ] || { echo nojob; exit 0; }")
+	w("date +%%s >\"$home/client-heartbeat\" 2>/dev/null")
+	w("echo \"job $(basename \"$(readlink -f \"$dir\")\")\"")
+	w("echo \"status $(cat \"$dir/status\" 2>/dev/null || echo starting)\"")
+	w("echo \"exit $(cat \"$dir/exit_code\" 2>/dev/null || echo -)\"")
+	w("size=$(stat -c %%s \"$dir/log\" 2>/dev/null || echo 0)")
+	w("echo \"size $size\"")
+	w("echo \"times $(cat \"$dir/started_at\" 2>/dev/null || echo 0) $(cat \"$dir/finished_at\" 2>/dev/null || echo 0) $(cat \"$dir/heartbeat\" 2>/dev/null || echo 0) $(date +%%s)\"")
+	w("[ -f \"$dir/interrupted\" ] && echo \"interrupted $(head -c 512 \"$dir/interrupted\" | base64 -w0)\"")
+	w("n=$((size - %d)); [ $n -gt %d ] && n=%d; [ $n -lt 0 ] && n=0", offset, max, max)
+	w("echo \"chunk %d $n\"", offset)
+	w("[ $n -gt 0 ] && tail -c +%d \"$dir/log\" | head -c $n | base64 -w0", offset+1)
+	w("echo")
+	return b.String()
+}
+
+// Status is a job's state as one poll saw it.
+type Status struct {
+	JobID       string
+	Found       bool
+	State       string // "starting", "running", "exited", "interrupted"
+	ExitCode    int    // -1 until known
+	LogSize     int64
+	StartedAt   time.Time
+	FinishedAt  time.Time
+	Heartbeat   time.Time
+	Now         time.Time // the instance's clock
+	Interrupted string    // the interruption notice, if one came
+	Offset      int64
+	Chunk       []byte
+}
+
+// ExitKnown reports whether the job has ended with an exit code.
+func (s Status) ExitKnown() bool { return s.ExitCode >= 0 }
+
+// ParsePoll reads the output of a PollCommand. It fails on anything short
+// or malformed, so a truncated answer is never taken for the job's end.
+func ParsePoll(out string) (Status, error) {
+	st := Status{ExitCode: -1}
+	lines := strings.Split(strings.TrimRight(out, "\n"), "\n")
+	if len(lines) == 1 && lines[0] == "nojob" {
+		return st, nil
+	}
+	st.Found = true
+	want := int64(-1)
+	for i := 0; i < len(lines); i++ {
+		key, val, _ := strings.Cut(lines[i], " ")
+		var err error
+		switch key {
+		case "job":
+			st.JobID = val
+		case "status":
+			st.State = val
+		case "exit":
+			if val != "-" {
+				st.ExitCode, err = strconv.Atoi(val)
+			}
+		case "size":
+			st.LogSize, err = strconv.ParseInt(val, 10, 64)
+		case "times":
+			err = parseTimes(val, &st)
+		case "interrupted":
+			var b []byte
+			b, err = base64.StdEncoding.DecodeString(val)
+			st.Interrupted = strings.TrimSpace(string(b))
+		case "chunk":
+			_, err = fmt.Sscanf(val, "%d %d", &st.Offset, &want)
+			if err == nil && want > 0 {
+				if i+1 >= len(lines) {
+					return st, fmt.Errorf("poll output ends before its %d log bytes", want)
+				}
+				i++
+				st.Chunk, err = base64.StdEncoding.DecodeString(lines[i])
+			}
+		}
+		if err != nil {
+			return st, fmt.Errorf("reading poll output line %q: %w", key, err)
+		}
+	}
+	switch {
+	case want < 0:
+		return st, fmt.Errorf("poll output has no chunk line (cut short?)")
+	case int64(len(st.Chunk)) != want:
+		return st, fmt.Errorf("poll output has %d log bytes, expected %d", len(st.Chunk), want)
+	}
+	return st, nil
+}
+
+func parseTimes(val string, st *Status) error {
+	var started, finished, beat, now int64
+	if _, err := fmt.Sscanf(val, "%d %d %d %d", &started, &finished, &beat, &now); err != nil {
+		return err
+	}
+	unix := func(s int64) time.Time {
+		if s == 0 {
+			return time.Time{}
+		}
+		return time.Unix(s, 0)
+	}
+	st.StartedAt, st.FinishedAt, st.Heartbeat, st.Now = unix(started), unix(finished), unix(beat), unix(now)
+	return nil
+}
