@@ -69,6 +69,12 @@ func (s *offerServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+func (s *offerServer) seen() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]string(nil), s.requests...)
+}
+
 func TestRunFetchesWithRetries(t *testing.T) {
 	offers := &offerServer{fails: 2}
 	srv := httptest.NewServer(offers)
@@ -81,7 +87,7 @@ func TestRunFetchesWithRetries(t *testing.T) {
 
 	require.Equal(t, 0, code, "stderr: %s", stderr.String())
 	want := "/offers/v1.0/aws/AmazonEC2/current/us-east-1/index.json"
-	assert.Equal(t, []string{want, want, want}, offers.requests)
+	assert.Equal(t, []string{want, want, want}, offers.seen())
 	assertFileEqualsGolden(t, out, strings.NewReplacer(
 		"local copies of current/<region>/index.json",
 		srv.URL+"/offers/v1.0/aws/AmazonEC2/current/<region>/index.json"))
@@ -150,7 +156,7 @@ func TestRunFailures(t *testing.T) {
 
 			assert.Equal(t, tt.wantCode, code)
 			assert.Contains(t, stderr.String(), tt.wantErr)
-			assert.Len(t, tt.server.requests, tt.wantReqs)
+			assert.Len(t, tt.server.seen(), tt.wantReqs)
 			assert.NoFileExists(t, out)
 		})
 	}
