@@ -308,6 +308,9 @@ func (s *Server) instanceEnv(in *instance) []string {
 		"RUNCTL_IMDS_ENDPOINT_FILE=" + in.endpointPath(),
 		"RUNCTL_POWEROFF=touch " + in.poweroffPath(),
 		"RUNCTL_SANDBOX_INSTANCE=" + in.ID,
+		// The watchdog must see a notice well within the sandbox's short
+		// interruption window.
+		"RUNCTL_WATCHDOG_INTERVAL=0.2",
 		"AWS_EC2_METADATA_DISABLED=true",
 		"LANG=C.UTF-8",
 	}
