@@ -8,6 +8,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/aws/aws-sdk-go-v2/service/pricing"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/servicequotas"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 )
@@ -52,6 +53,8 @@ type S3API interface {
 		optFns ...func(*s3.Options)) (*s3.HeadObjectOutput, error)
 	PutObject(ctx context.Context, in *s3.PutObjectInput,
 		optFns ...func(*s3.Options)) (*s3.PutObjectOutput, error)
+	ListBuckets(ctx context.Context, in *s3.ListBucketsInput,
+		optFns ...func(*s3.Options)) (*s3.ListBucketsOutput, error)
 }
 
 // S3PresignAPI presigns the GET through which an instance fetches its code,
@@ -79,6 +82,13 @@ type STSAPI interface {
 		optFns ...func(*sts.Options)) (*sts.GetCallerIdentityOutput, error)
 }
 
+// QuotasAPI is the part of the Service Quotas API that runctl calls to
+// read the account's vCPU quotas. *servicequotas.Client satisfies it.
+type QuotasAPI interface {
+	ListServiceQuotas(ctx context.Context, in *servicequotas.ListServiceQuotasInput,
+		optFns ...func(*servicequotas.Options)) (*servicequotas.ListServiceQuotasOutput, error)
+}
+
 // PricingAPI is the part of the Price List API that runctl calls.
 // *pricing.Client satisfies it.
 type PricingAPI interface {
@@ -95,4 +105,5 @@ var (
 	_ IAMAPI       = (*iam.Client)(nil)
 	_ STSAPI       = (*sts.Client)(nil)
 	_ PricingAPI   = (*pricing.Client)(nil)
+	_ QuotasAPI    = (*servicequotas.Client)(nil)
 )

@@ -75,6 +75,13 @@ func (c *Client) CreateInstance(
 	if err := validateCreate(instanceType, &o); err != nil {
 		return nil, err
 	}
+	if !o.noPreflight {
+		rep := c.Preflight(ctx, PreflightInput{InstanceType: instanceType, Spot: o.spot,
+			Fallback: !o.noFallback, InstanceProfile: o.profile, AMI: o.ami})
+		if err := rep.Err(); err != nil {
+			return nil, err
+		}
+	}
 
 	plan, err := c.planLaunch(ctx, instanceType, &o)
 	if err != nil {

@@ -28,7 +28,8 @@ func newTestEnv(t *testing.T, opts ...Option) *testEnv {
 	base := []Option{
 		WithAWSConfig(aws.Config{Region: "us-east-1"}),
 		WithEC2(env.ec2), WithSSM(env.ssm), WithPricing(fakePricing{}),
-		WithS3(nil), WithIAM(nil), WithSTS(nil),
+		WithS3(fakeS3{buckets: []string{"b", "my-runctl-artifacts"}}), WithIAM(fakeIAM{}), WithSTS(fakeSTS{}),
+		WithServiceQuotas(goodQuotas()), WithS3Presigner(nil),
 		WithEventHandler(env.rec.handle), WithClock(newFakeClock()),
 	}
 	c, err := New(context.Background(), append(base, opts...)...)

@@ -33,6 +33,7 @@ type options struct {
 	iam     IAMAPI
 	sts     STSAPI
 	pricing PricingAPI
+	quotas  QuotasAPI
 
 	logger  *slog.Logger
 	handler func(context.Context, Event)
@@ -100,6 +101,10 @@ func WithSTS(api STSAPI) Option { return func(o *options) { o.sts = api } }
 // client.
 func WithPricing(api PricingAPI) Option { return func(o *options) { o.pricing = api } }
 
+// WithServiceQuotas makes the client call api instead of building a Service
+// Quotas client.
+func WithServiceQuotas(api QuotasAPI) Option { return func(o *options) { o.quotas = api } }
+
 // WithLogger sets the logger for debug and milestone records. The default
 // discards everything. Credentials and presigned URLs are never logged.
 func WithLogger(l *slog.Logger) Option {
@@ -156,6 +161,7 @@ type createOptions struct {
 	tags           map[string]string
 	maxLifetime    time.Duration
 	runID          string
+	noPreflight    bool
 }
 
 func defaultCreateOptions() createOptions {
@@ -241,6 +247,10 @@ func WithTags(tags map[string]string) CreateOption {
 func WithMaxLifetime(d time.Duration) CreateOption {
 	return func(o *createOptions) { o.maxLifetime = d }
 }
+
+// WithoutPreflight skips the checks CreateInstance makes before launching,
+// for callers that ran [Client.Preflight] themselves.
+func WithoutPreflight() CreateOption { return func(o *createOptions) { o.noPreflight = true } }
 
 // WithRunID sets the run identifier tagged on the instance; by default a
 // random one is made.

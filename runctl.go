@@ -14,6 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/aws/aws-sdk-go-v2/service/pricing"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/servicequotas"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 )
@@ -30,6 +31,7 @@ type Client struct {
 	iam     IAMAPI
 	sts     STSAPI
 	pricing PricingAPI
+	quotas  QuotasAPI
 	prices  *pricer
 	log     *slog.Logger
 }
@@ -130,6 +132,10 @@ func (c *Client) buildClients() {
 	c.sts = o.sts
 	if c.sts == nil {
 		c.sts = sts.NewFromConfig(c.cfg, func(so *sts.Options) { endpoint(&so.BaseEndpoint) })
+	}
+	c.quotas = o.quotas
+	if c.quotas == nil {
+		c.quotas = servicequotas.NewFromConfig(c.cfg, func(qo *servicequotas.Options) { endpoint(&qo.BaseEndpoint) })
 	}
 	c.pricing = o.pricing
 	if c.pricing == nil {

@@ -203,7 +203,14 @@ func (a *app) runJob(
 	args []string,
 	keep bool,
 ) (err error) {
-	copts := cf.options()
+	// Everything the run needs is checked before the instance exists.
+	rep := c.Preflight(ctx, runctl.PreflightInput{InstanceType: itype, Spot: cf.spot, Fallback: !cf.noFallback,
+		InstanceProfile: cf.profile, AMI: cf.ami, CodeDir: tf.codeDir, Script: script, NeedBucket: tf.syncCode})
+	a.printWarnings(rep)
+	if err := rep.Err(); err != nil {
+		return err
+	}
+	copts := append(cf.options(), runctl.WithoutPreflight())
 	if keep {
 		copts = append(copts, runctl.WithKeepOnFailure())
 	}
@@ -253,6 +260,62 @@ func (a *app) dryRun(ctx context.Context, c *runctl.Client, dir string) error {
 		fmt.Fprintf(a.stdout, "left out: %s\n", s)
 	}
 	return nil
+}
+
+func (a *app) doctorCommand() *cobra.Command {
+	var (
+		cf     createFlags
+		script string
+		dir    string
+	)
+	cmd := &cobra.Command{
+		Use:   "doctor [TYPE]",
+		Short: "Check every prerequisite of a run and print a checklist",
+		Args:  cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := a.client(cmd.Context())
+			if err != nil {
+				return err
+			}
+			in := runctl.PreflightInput{Spot: cf.spot, Fallback: !cf.noFallback, InstanceProfile: cf.profile,
+				AMI: cf.ami, CodeDir: dir, Script: script, NeedBucket: true}
+			if len(args) == 1 {
+				in.InstanceType = args[0]
+			}
+			rep := c.Preflight(cmd.Context(), in)
+			if a.output == "json" {
+				if err := a.writeJSON(rep); err != nil {
+					return err
+				}
+				return rep.Err()
+			}
+			for _, ch := range rep.Checks {
+				mark := map[runctl.CheckStatus]string{runctl.CheckOK: "ok  ", runctl.CheckWarning: "warn",
+					runctl.CheckFailed: "FAIL"}[ch.Status]
+				fmt.Fprintf(a.stdout, "[%s] %-17s %s\n", mark, ch.Name, ch.Detail)
+				if ch.Status != runctl.CheckOK && ch.Fix != "" {
+					fmt.Fprintf(a.stdout, "       %-17s fix: %s\n", "", ch.Fix)
+				}
+			}
+			if err := rep.Err(); err != nil {
+				return fmt.Errorf("%d check(s) failed", len(err.(*runctl.PreflightError).Problems))
+			}
+			return nil
+		},
+	}
+	cf.register(cmd.Flags(), 0)
+	cmd.Flags().StringVar(&script, "script", "", "also check that this script exists in --code-dir")
+	cmd.Flags().StringVar(&dir, "code-dir", ".", "the code directory")
+	return cmd
+}
+
+// printWarnings prints the checks that passed with a warning.
+func (a *app) printWarnings(rep *runctl.PreflightReport) {
+	for _, ch := range rep.Checks {
+		if ch.Status == runctl.CheckWarning {
+			fmt.Fprintf(a.stderr, "preflight warning: %s: %s\n", ch.Name, ch.Detail)
+		}
+	}
 }
 
 func (a *app) statusCommand() *cobra.Command {

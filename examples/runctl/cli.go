@@ -63,7 +63,8 @@ func (a *app) rootCommand() *cobra.Command {
 	}
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &usageError{err.Error()} })
 	pf := root.PersistentFlags()
-	pf.BoolVar(&a.sandbox, "sandbox", false, "use the built-in local cloud instead of AWS (no account needed)")
+	pf.BoolVar(&a.sandbox, "sandbox", os.Getenv("RUNCTL_SANDBOX") == "1",
+		"use the built-in local cloud instead of AWS, no account needed (env RUNCTL_SANDBOX=1)")
 	pf.StringVar(&a.region, "region", "", "AWS region (default: from the environment or profile)")
 	pf.StringVar(&a.profile, "profile", "", "AWS shared config profile")
 	pf.StringVar(&a.output, "output", "text", "output format: text, json, or instance-id (create)")
@@ -71,7 +72,7 @@ func (a *app) rootCommand() *cobra.Command {
 	pf.BoolVarP(&a.verbose, "verbose", "v", false, "debug logs on stderr")
 
 	awsCmd := &cobra.Command{Use: "aws", Short: "Create instances, train on them, terminate them"}
-	awsCmd.AddCommand(a.createCommand(), a.trainCommand(), a.runCommand(), a.statusCommand(),
+	awsCmd.AddCommand(a.createCommand(), a.trainCommand(), a.runCommand(), a.doctorCommand(), a.statusCommand(),
 		a.logsCommand(), a.listCommand(), a.terminateCommand())
 	sbCmd := &cobra.Command{Use: "sandbox", Short: "The built-in local cloud"}
 	sbCmd.AddCommand(a.serveCommand())

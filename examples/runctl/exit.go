@@ -33,6 +33,7 @@ func exitCode(err error) int {
 		usage *usageError
 		job   *runctl.JobError
 		cfg   *runctl.ConfigError
+		pre   *runctl.PreflightError
 		aws   *runctl.AWSError
 	)
 	switch {
@@ -52,7 +53,7 @@ func exitCode(err error) int {
 	case errors.Is(err, runctl.ErrNoCapacity), errors.Is(err, runctl.ErrQuota),
 		errors.Is(err, runctl.ErrPriceCap):
 		return exitCapacity
-	case errors.As(err, &cfg), errors.Is(err, runctl.ErrNotManaged):
+	case errors.As(err, &cfg), errors.As(err, &pre), errors.Is(err, runctl.ErrNotManaged):
 		return exitConfig
 	case errors.Is(err, runctl.ErrTimeout):
 		return exitTimeout
