@@ -55,6 +55,14 @@ type S3API interface {
 		optFns ...func(*s3.Options)) (*s3.PutObjectOutput, error)
 	ListBuckets(ctx context.Context, in *s3.ListBucketsInput,
 		optFns ...func(*s3.Options)) (*s3.ListBucketsOutput, error)
+	CreateBucket(ctx context.Context, in *s3.CreateBucketInput,
+		optFns ...func(*s3.Options)) (*s3.CreateBucketOutput, error)
+	PutPublicAccessBlock(ctx context.Context, in *s3.PutPublicAccessBlockInput,
+		optFns ...func(*s3.Options)) (*s3.PutPublicAccessBlockOutput, error)
+	PutBucketEncryption(ctx context.Context, in *s3.PutBucketEncryptionInput,
+		optFns ...func(*s3.Options)) (*s3.PutBucketEncryptionOutput, error)
+	PutBucketLifecycleConfiguration(ctx context.Context, in *s3.PutBucketLifecycleConfigurationInput,
+		optFns ...func(*s3.Options)) (*s3.PutBucketLifecycleConfigurationOutput, error)
 }
 
 // S3PresignAPI presigns the GET through which an instance fetches its code,
@@ -73,6 +81,16 @@ type IAMAPI interface {
 		optFns ...func(*iam.Options)) (*iam.GetInstanceProfileOutput, error)
 	ListAttachedRolePolicies(ctx context.Context, in *iam.ListAttachedRolePoliciesInput,
 		optFns ...func(*iam.Options)) (*iam.ListAttachedRolePoliciesOutput, error)
+	GetRole(ctx context.Context, in *iam.GetRoleInput,
+		optFns ...func(*iam.Options)) (*iam.GetRoleOutput, error)
+	CreateRole(ctx context.Context, in *iam.CreateRoleInput,
+		optFns ...func(*iam.Options)) (*iam.CreateRoleOutput, error)
+	AttachRolePolicy(ctx context.Context, in *iam.AttachRolePolicyInput,
+		optFns ...func(*iam.Options)) (*iam.AttachRolePolicyOutput, error)
+	CreateInstanceProfile(ctx context.Context, in *iam.CreateInstanceProfileInput,
+		optFns ...func(*iam.Options)) (*iam.CreateInstanceProfileOutput, error)
+	AddRoleToInstanceProfile(ctx context.Context, in *iam.AddRoleToInstanceProfileInput,
+		optFns ...func(*iam.Options)) (*iam.AddRoleToInstanceProfileOutput, error)
 }
 
 // STSAPI is the part of the STS API that runctl calls. *sts.Client

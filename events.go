@@ -25,6 +25,7 @@ const (
 	PhaseStart       Phase = "start"
 	PhaseFollow      Phase = "follow"
 	PhaseTerminate   Phase = "terminate"
+	PhaseSetup       Phase = "setup"
 )
 
 // PhaseStarted reports that a phase began.

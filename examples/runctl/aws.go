@@ -309,6 +309,38 @@ func (a *app) doctorCommand() *cobra.Command {
 	return cmd
 }
 
+func (a *app) setupCommand() *cobra.Command {
+	var (
+		profile string
+		days    int32
+		timeout time.Duration
+	)
+	cmd := &cobra.Command{
+		Use:   "setup",
+		Short: "Create the SSM role and instance profile (and the --bucket), idempotently",
+		Args:  exactArgs(0, "setup takes no arguments; name the bucket with --bucket"),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := a.client(cmd.Context())
+			if err != nil {
+				return err
+			}
+			steps, err := c.Setup(cmd.Context(), runctl.SetupInput{InstanceProfile: profile, Bucket: a.bucket,
+				ExpireDays: days, PropagationTimeout: timeout})
+			for _, s := range steps {
+				fmt.Fprintf(a.stdout, "%-10s %s %s\n", s.Action, s.Resource, s.Detail)
+			}
+			if err == nil {
+				fmt.Fprintln(a.stdout, "ready: runctl aws doctor checks the rest")
+			}
+			return err
+		},
+	}
+	cmd.Flags().StringVar(&profile, "instance-profile", "runctl-ssm", "name of the role and instance profile")
+	cmd.Flags().Int32Var(&days, "expire-days", 30, "days after which runctl's objects in a new bucket expire")
+	cmd.Flags().DurationVar(&timeout, "propagation-timeout", 3*time.Minute, "how long to wait for IAM to reach EC2")
+	return cmd
+}
+
 // printWarnings prints the checks that passed with a warning.
 func (a *app) printWarnings(rep *runctl.PreflightReport) {
 	for _, ch := range rep.Checks {

@@ -72,7 +72,7 @@ func (a *app) rootCommand() *cobra.Command {
 	pf.BoolVarP(&a.verbose, "verbose", "v", false, "debug logs on stderr")
 
 	awsCmd := &cobra.Command{Use: "aws", Short: "Create instances, train on them, terminate them"}
-	awsCmd.AddCommand(a.createCommand(), a.trainCommand(), a.runCommand(), a.doctorCommand(), a.statusCommand(),
+	awsCmd.AddCommand(a.createCommand(), a.trainCommand(), a.runCommand(), a.doctorCommand(), a.setupCommand(), a.statusCommand(),
 		a.logsCommand(), a.listCommand(), a.terminateCommand())
 	sbCmd := &cobra.Command{Use: "sandbox", Short: "The built-in local cloud"}
 	sbCmd.AddCommand(a.serveCommand())
