@@ -24,7 +24,9 @@ type memIAM struct {
 	writes   []string
 }
 
-func newMemIAM() *memIAM { return &memIAM{roles: map[string][]string{}, profiles: map[string][]string{}} }
+func newMemIAM() *memIAM {
+	return &memIAM{roles: map[string][]string{}, profiles: map[string][]string{}}
+}
 
 func (m *memIAM) write(call string) {
 	m.writes = append(m.writes, call)
