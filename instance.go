@@ -157,6 +157,9 @@ func (c *Client) planLaunch(ctx context.Context, itype string, o *createOptions)
 	}
 	p.quote = q
 	c.emit(ctx, PriceQuote{Quote: q})
+	if w, ok := nearOnDemand(itype, q, o.spot); ok {
+		c.emit(ctx, w)
+	}
 	if err := checkCap(p, o); err != nil {
 		return nil, err
 	}
@@ -192,6 +195,22 @@ func checkCap(p *launchPlan, o *createOptions) error {
 		}
 	}
 	return &PriceCapError{InstanceType: p.itype, Market: MarketOnDemand, Price: od.USD, Cap: o.maxPrice}
+}
+
+// nearOnDemandShare is how close to the on-demand price spot may get before
+// runctl warns that spot saves little for its risk of interruption.
+const nearOnDemandShare = 0.9
+
+// nearOnDemand warns when the cheapest spot price is close to on-demand.
+func nearOnDemand(itype string, q Quote, spot bool) (CostWarning, bool) {
+	z, ok := q.CheapestSpot()
+	if !spot || !ok || !q.OnDemand.Known || z.Price.USD < nearOnDemandShare*q.OnDemand.USD {
+		return CostWarning{}, false
+	}
+	return CostWarning{InstanceType: itype, SpotPrice: z.Price.USD, OnDemandPrice: q.OnDemand.USD,
+		Ratio: q.OnDemand.USD / z.Price.USD, Reason: "spot is close to the on-demand price",
+		Message: fmt.Sprintf("spot %s costs %s in %s, %.0f%% of on-demand (%s): little saving for the risk of interruption",
+			itype, z.Price, z.Zone, 100*z.Price.USD/q.OnDemand.USD, q.OnDemand)}, true
 }
 
 // resolveImage picks the AMI for the type's architecture and finds its root

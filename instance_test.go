@@ -30,7 +30,7 @@ func newTestEnv(t *testing.T, opts ...Option) *testEnv {
 		WithEC2(env.ec2), WithSSM(env.ssm), WithPricing(fakePricing{}),
 		WithS3(fakeS3{buckets: []string{"b", "my-runctl-artifacts"}}), WithIAM(fakeIAM{}), WithSTS(fakeSTS{}),
 		WithServiceQuotas(goodQuotas()), WithS3Presigner(nil),
-		WithEventHandler(env.rec.handle), WithClock(newFakeClock()),
+		WithEventHandler(env.rec.handle), WithClock(newFakeClock()), WithCacheDir(t.TempDir()),
 	}
 	c, err := New(context.Background(), append(base, opts...)...)
 	require.NoError(t, err)

@@ -39,6 +39,8 @@ type options struct {
 	handler func(context.Context, Event)
 	clock   Clock
 
+	cacheDir         string
+	cacheSet         bool
 	pollMin, pollMax time.Duration
 	teardownTimeout  time.Duration
 }
@@ -133,6 +135,13 @@ func WithClock(c Clock) Option {
 			o.clock = c
 		}
 	}
+}
+
+// WithCacheDir sets where runctl keeps its on-demand price cache. Empty
+// disables the cache. By default it is runctl under the user's cache
+// directory, except when [WithEndpoint] points elsewhere than AWS.
+func WithCacheDir(dir string) Option {
+	return func(o *options) { o.cacheDir, o.cacheSet = dir, true }
 }
 
 // WithPollInterval sets the shortest and longest pause between two polls of

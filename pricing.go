@@ -15,6 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/pricing"
 	pricingtypes "github.com/aws/aws-sdk-go-v2/service/pricing/types"
 
+	"github.com/runctl/runctl/internal/pricecache"
 	"github.com/runctl/runctl/internal/prices"
 )
 
@@ -83,19 +84,25 @@ func (c *Client) Quote(ctx context.Context, instanceType string) (Quote, error) 
 	return c.prices.quote(ctx, c.cfg.Region, instanceType)
 }
 
-// pricer answers price questions, caching live on-demand prices (which
-// change a few times a year) but reading spot prices fresh each time.
+// pricer answers price questions. On-demand prices change a few times a
+// year, so they are kept in memory and on disk; spot prices move all the
+// time, so they are read fresh for every decision and never cached.
 type pricer struct {
 	ec2     EC2API
 	pricing PricingAPI
 	clock   Clock
+	disk    *pricecache.Cache // nil: no disk cache
 
 	mu       sync.Mutex
 	onDemand map[string]Price // region/type -> price
 }
 
-func newPricer(e EC2API, p PricingAPI, clock Clock) *pricer {
-	return &pricer{ec2: e, pricing: p, clock: clock, onDemand: map[string]Price{}}
+// cacheFresh is how long a cached on-demand price is used without asking
+// the Price List API again.
+const cacheFresh = 24 * time.Hour
+
+func newPricer(e EC2API, p PricingAPI, clock Clock, disk *pricecache.Cache) *pricer {
+	return &pricer{ec2: e, pricing: p, clock: clock, disk: disk, onDemand: map[string]Price{}}
 }
 
 func (p *pricer) quote(ctx context.Context, region, itype string) (Quote, error) {
@@ -109,27 +116,57 @@ func (p *pricer) quote(ctx context.Context, region, itype string) (Quote, error)
 	return q, nil
 }
 
-// onDemandPrice asks the Price List API and falls back on the embedded
-// table; it never fails, but the price may be unknown.
+// onDemandPrice tries, in order: a fresh cached price, the Price List API,
+// a stale cached price, the embedded table. It never fails, but the price
+// may be unknown.
 func (p *pricer) onDemandPrice(ctx context.Context, region, itype string) Price {
 	key := region + "/" + itype
 	p.mu.Lock()
-	cached, ok := p.onDemand[key]
+	mem, ok := p.onDemand[key]
 	p.mu.Unlock()
 	if ok {
-		return cached
+		return mem
 	}
 
-	price, err := p.liveOnDemand(ctx, region, itype)
-	if err != nil || !price.Known {
-		price = embeddedOnDemand(region, itype)
+	cached, haveCached := p.cached(region, itype)
+	price := cached
+	if !haveCached || p.clock.Now().Sub(cached.AsOf) > cacheFresh {
+		live, err := p.liveOnDemand(ctx, region, itype)
+		switch {
+		case err == nil && live.Known:
+			price = live
+			p.store(region, itype, live)
+		case haveCached:
+			price = cached // a failed refresh keeps the last good price
+		default:
+			price = embeddedOnDemand(region, itype)
+		}
 	}
-	if price.Known && price.Source == "pricing-api" {
+	if price.Known {
 		p.mu.Lock()
 		p.onDemand[key] = price
 		p.mu.Unlock()
 	}
 	return price
+}
+
+func (p *pricer) cached(region, itype string) (Price, bool) {
+	if p.disk == nil {
+		return Price{}, false
+	}
+	e, ok := p.disk.Get(region, itype)
+	if !ok {
+		return Price{}, false
+	}
+	return Price{USD: e.USD, Known: true, Source: "cache of " + e.Source, AsOf: e.Fetched}, true
+}
+
+func (p *pricer) store(region, itype string, price Price) {
+	if p.disk == nil {
+		return
+	}
+	// A cache that cannot be written costs a refresh next time, nothing more.
+	_ = p.disk.Put(region, itype, pricecache.Entry{USD: price.USD, Source: price.Source, Fetched: price.AsOf})
 }
 
 func embeddedOnDemand(region, itype string) Price {

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"os"
 	"os/user"
+	"path/filepath"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -17,6 +18,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/servicequotas"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
+
+	"github.com/runctl/runctl/internal/pricecache"
 )
 
 // Client creates instances, runs training jobs on them and terminates them.
@@ -56,7 +59,7 @@ func New(ctx context.Context, opts ...Option) (*Client, error) {
 
 	c := &Client{opts: o, cfg: cfg, log: o.logger}
 	c.buildClients()
-	c.prices = newPricer(c.ec2, c.pricing, o.clock)
+	c.prices = newPricer(c.ec2, c.pricing, o.clock, priceCache(&o))
 	return c, nil
 }
 
@@ -144,6 +147,23 @@ func (c *Client) buildClients() {
 			endpoint(&po.BaseEndpoint)
 		})
 	}
+}
+
+// priceCache opens the on-demand price cache. Prices read from an endpoint
+// override (the sandbox, say) are not AWS's and must not mix with them.
+func priceCache(o *options) *pricecache.Cache {
+	dir := o.cacheDir
+	if !o.cacheSet {
+		base, err := os.UserCacheDir()
+		if err != nil || o.endpoint != "" || os.Getenv("AWS_ENDPOINT_URL") != "" {
+			return nil
+		}
+		dir = filepath.Join(base, "runctl")
+	}
+	if dir == "" {
+		return nil
+	}
+	return pricecache.Open(filepath.Join(dir, "prices.json"))
 }
 
 // pricingRegion returns a region that serves the Price List API, which has

@@ -76,7 +76,7 @@ func (a *app) rootCommand() *cobra.Command {
 		a.logsCommand(), a.listCommand(), a.terminateCommand())
 	sbCmd := &cobra.Command{Use: "sandbox", Short: "The built-in local cloud"}
 	sbCmd.AddCommand(a.serveCommand())
-	root.AddCommand(awsCmd, sbCmd)
+	root.AddCommand(awsCmd, sbCmd, a.pricesCommand())
 	return root
 }
 
