@@ -127,6 +127,12 @@ type JobFinished struct {
 	Result Result
 }
 
+// PreflightChecked reports the checks made before launch, warnings
+// included.
+type PreflightChecked struct {
+	Checks []Check
+}
+
 // InstanceTerminated reports that AWS says an instance is terminated, or is
 // shutting down past the wait limit when Final is false.
 type InstanceTerminated struct {
@@ -149,6 +155,7 @@ func (LogOutput) event()            {}
 func (JobStarted) event()           {}
 func (JobFinished) event()          {}
 func (InstanceTerminated) event()   {}
+func (PreflightChecked) event()     {}
 
 // emit delivers e to the caller's handler.
 func (c *Client) emit(ctx context.Context, e Event) { c.opts.handler(ctx, e) }

@@ -125,6 +125,7 @@ func (c *Client) Preflight(ctx context.Context, in PreflightInput) *PreflightRep
 	if in.InstanceType != "" {
 		c.checkQuotas(ctx, r, in)
 	}
+	c.emit(ctx, PreflightChecked{Checks: r.Checks})
 	c.emit(ctx, PhaseFinished{Phase: PhasePreflight, Err: r.Err()})
 	return r
 }

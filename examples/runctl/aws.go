@@ -192,8 +192,8 @@ func (a *app) runCommand() *cobra.Command {
 	return cmd
 }
 
-// runJob is create, train and terminate, with the terminate deferred so it
-// runs on failure and on Ctrl-C too.
+// runJob is create, train and terminate, with the terminate guaranteed by
+// the library on failure and on Ctrl-C too.
 func (a *app) runJob(
 	ctx context.Context,
 	c *runctl.Client,
@@ -202,35 +202,14 @@ func (a *app) runJob(
 	tf trainFlags,
 	args []string,
 	keep bool,
-) (err error) {
-	// Everything the run needs is checked before the instance exists.
-	rep := c.Preflight(ctx, runctl.PreflightInput{InstanceType: itype, Spot: cf.spot, Fallback: !cf.noFallback,
-		InstanceProfile: cf.profile, AMI: cf.ami, CodeDir: tf.codeDir, Script: script, NeedBucket: tf.syncCode})
-	a.printWarnings(rep)
-	if err := rep.Err(); err != nil {
-		return err
+) error {
+	pre := runctl.PreflightInput{InstanceType: itype, Spot: cf.spot, Fallback: !cf.noFallback,
+		InstanceProfile: cf.profile, AMI: cf.ami, CodeDir: tf.codeDir, Script: script, NeedBucket: tf.syncCode}
+	res, err := c.Run(ctx, itype, script, runctl.RunOptions{Create: cf.options(), Train: tf.options(args),
+		Keep: keep, Preflight: &pre})
+	if keep && res != nil {
+		fmt.Fprintf(a.stderr, "kept %s running as asked: runctl aws terminate %s\n", res.Job.InstanceID, res.Job.InstanceID)
 	}
-	copts := append(cf.options(), runctl.WithoutPreflight())
-	if keep {
-		copts = append(copts, runctl.WithKeepOnFailure())
-	}
-	inst, err := c.CreateInstance(ctx, itype, copts...)
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if keep {
-			fmt.Fprintf(a.stderr, "kept %s running as asked: runctl aws terminate %s\n", inst.ID, inst.ID)
-			return
-		}
-		tctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Minute)
-		defer cancel()
-		if terr := c.Terminate(tctx, inst.ID); terr != nil {
-			fmt.Fprintf(a.stderr, "WARNING: could not confirm %s terminated: %v\n", inst.ID, terr)
-		}
-	}()
-	topts := append(tf.options(args), runctl.WithClientTimeout(15*time.Minute))
-	res, err := c.Train(ctx, inst.ID, script, topts...)
 	return a.finishJob(res, err)
 }
 
@@ -339,15 +318,6 @@ func (a *app) setupCommand() *cobra.Command {
 	cmd.Flags().Int32Var(&days, "expire-days", 30, "days after which runctl's objects in a new bucket expire")
 	cmd.Flags().DurationVar(&timeout, "propagation-timeout", 3*time.Minute, "how long to wait for IAM to reach EC2")
 	return cmd
-}
-
-// printWarnings prints the checks that passed with a warning.
-func (a *app) printWarnings(rep *runctl.PreflightReport) {
-	for _, ch := range rep.Checks {
-		if ch.Status == runctl.CheckWarning {
-			fmt.Fprintf(a.stderr, "preflight warning: %s: %s\n", ch.Name, ch.Detail)
-		}
-	}
 }
 
 func (a *app) statusCommand() *cobra.Command {

@@ -66,6 +66,12 @@ func (p *printer) handle(_ context.Context, e runctl.Event) {
 		if p.logs != nil {
 			_, _ = p.logs.Write(e.Data)
 		}
+	case runctl.PreflightChecked:
+		for _, c := range e.Checks {
+			if c.Status == runctl.CheckWarning {
+				p.line("preflight warning: %s: %s", c.Name, c.Detail)
+			}
+		}
 	case runctl.InstanceTerminated:
 		if e.Final {
 			p.line("terminated %s", e.InstanceID)
