@@ -718,6 +718,12 @@ func (c *Client) wait(ctx context.Context, w waitSpec, check func(context.Contex
 	for {
 		state, done, err := check(ctx)
 		elapsed := clock.Now().Sub(start)
+		if err != nil && ctx.Err() != nil {
+			err = ctx.Err()
+		}
+		if err != nil {
+			err = &PhaseError{Phase: w.phase, InstanceID: w.id, Err: err}
+		}
 		if err != nil || done {
 			c.emit(ctx, PhaseFinished{Phase: w.phase, InstanceID: w.id, Elapsed: elapsed, Err: err})
 			return err
@@ -730,7 +736,7 @@ func (c *Client) wait(ctx context.Context, w waitSpec, check func(context.Contex
 			return &TimeoutError{Phase: w.phase, InstanceID: w.id, Limit: w.limit, State: state, Hint: w.hint}
 		}
 		if !c.sleep(ctx, min(interval, w.deadline.Sub(clock.Now()))) {
-			return ctx.Err()
+			return &PhaseError{Phase: w.phase, InstanceID: w.id, Err: ctx.Err()}
 		}
 		interval = min(interval*3/2, c.opts.pollMax)
 	}
