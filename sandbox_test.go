@@ -13,6 +13,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -305,4 +306,33 @@ func TestSandboxDetachedJobCanBeFollowedLater(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, 0, res.ExitCode)
 	assert.Equal(t, "tick 1\ntick 2\ntick 3\n", env.ev.output())
+}
+
+func TestSandboxFindOrphansSparesBusyAndUntagged(t *testing.T) {
+	env := startSandbox(t, "")
+	ctx := context.Background()
+	idle, err := env.c.CreateInstance(ctx, "t3.micro")
+	require.NoError(t, err)
+	busy, err := env.c.CreateInstance(ctx, "t3.micro")
+	require.NoError(t, err)
+	dir := codeDir(t, map[string]string{"long.sh": "sleep 30\n"})
+	_, err = env.c.Train(ctx, busy.ID, "long.sh", runctl.WithCodeDir(dir), runctl.Detach())
+	require.NoError(t, err)
+
+	raw := ec2.NewFromConfig(aws.Config{Region: env.srv.Region(),
+		Credentials: credentials.NewStaticCredentialsProvider("test", "test", "")},
+		func(o *ec2.Options) { o.BaseEndpoint = aws.String(env.srv.URL()) })
+	out, err := raw.RunInstances(ctx, &ec2.RunInstancesInput{ImageId: aws.String(idle.AMI),
+		InstanceType: "t3.micro", MinCount: aws.Int32(1), MaxCount: aws.Int32(1)})
+	require.NoError(t, err)
+	untagged := aws.ToString(out.Instances[0].InstanceId)
+
+	orphans, err := env.c.FindOrphans(ctx, 0)
+	require.NoError(t, err)
+	require.Len(t, orphans, 1)
+	assert.Equal(t, idle.ID, orphans[0].Instance.ID)
+	assert.Equal(t, "no job is running on it", orphans[0].Reason)
+
+	err = env.c.Terminate(ctx, untagged)
+	assert.ErrorIs(t, err, runctl.ErrNotManaged, "a cleanup never touches other people's instances")
 }

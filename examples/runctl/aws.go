@@ -213,9 +213,11 @@ func (a *app) runJob(
 	return a.finishJob(res, err)
 }
 
-// finishJob prints a job's result on stdout and passes its error on.
+// finishJob prints a job's result on stdout and passes its error on. A job
+// that never reported an exit code because the run failed or was cancelled
+// is not printed: it is not running any more, whatever its result says.
 func (a *app) finishJob(res *runctl.Result, err error) error {
-	if res != nil {
+	if res != nil && (err == nil || res.ExitCode >= 0 || res.Interrupted) {
 		if perr := a.printResult(res); perr != nil && err == nil {
 			err = perr
 		}
@@ -317,6 +319,49 @@ func (a *app) setupCommand() *cobra.Command {
 	cmd.Flags().StringVar(&profile, "instance-profile", "runctl-ssm", "name of the role and instance profile")
 	cmd.Flags().Int32Var(&days, "expire-days", 30, "days after which runctl's objects in a new bucket expire")
 	cmd.Flags().DurationVar(&timeout, "propagation-timeout", 3*time.Minute, "how long to wait for IAM to reach EC2")
+	return cmd
+}
+
+func (a *app) gcCommand() *cobra.Command {
+	var (
+		olderThan time.Duration
+		yes       bool
+	)
+	cmd := &cobra.Command{
+		Use:   "gc",
+		Short: "Find runctl instances no run is using, and terminate them with --yes",
+		Args:  exactArgs(0, "gc takes no arguments"),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := a.client(cmd.Context())
+			if err != nil {
+				return err
+			}
+			orphans, err := c.FindOrphans(cmd.Context(), olderThan)
+			if err != nil {
+				return err
+			}
+			if len(orphans) == 0 {
+				fmt.Fprintln(a.stdout, "nothing to clean up")
+				return nil
+			}
+			for _, o := range orphans {
+				fmt.Fprintf(a.stdout, "%s  %s %s, launched %s ago: %s\n", o.Instance.ID, o.Instance.Market,
+					o.Instance.Type, time.Since(o.Instance.LaunchTime).Round(time.Second), o.Reason)
+			}
+			if !yes {
+				fmt.Fprintln(a.stdout, "pass --yes to terminate them")
+				return nil
+			}
+			for _, o := range orphans {
+				if err := c.Terminate(cmd.Context(), o.Instance.ID); err != nil {
+					return err
+				}
+			}
+			return nil
+		},
+	}
+	cmd.Flags().DurationVar(&olderThan, "older-than", time.Hour, "only instances launched longer ago than this")
+	cmd.Flags().BoolVar(&yes, "yes", false, "terminate what is found")
 	return cmd
 }
 

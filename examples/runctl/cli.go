@@ -60,6 +60,8 @@ func (a *app) rootCommand() *cobra.Command {
 		Short:         "Run a training script on an AWS EC2 instance",
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		Args:          cobra.ArbitraryArgs,
+		RunE:          groupRunE,
 	}
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &usageError{err.Error()} })
 	pf := root.PersistentFlags()
@@ -71,13 +73,31 @@ func (a *app) rootCommand() *cobra.Command {
 	pf.StringVar(&a.bucket, "bucket", os.Getenv("RUNCTL_BUCKET"), "S3 bucket for shipping code (env RUNCTL_BUCKET)")
 	pf.BoolVarP(&a.verbose, "verbose", "v", false, "debug logs on stderr")
 
-	awsCmd := &cobra.Command{Use: "aws", Short: "Create instances, train on them, terminate them"}
-	awsCmd.AddCommand(a.createCommand(), a.trainCommand(), a.runCommand(), a.doctorCommand(), a.setupCommand(), a.statusCommand(),
+	awsCmd := &cobra.Command{Use: "aws", Short: "Create instances, train on them, terminate them",
+		Args: cobra.ArbitraryArgs, RunE: groupRunE}
+	awsCmd.AddCommand(a.createCommand(), a.trainCommand(), a.runCommand(), a.doctorCommand(), a.setupCommand(), a.gcCommand(), a.statusCommand(),
 		a.logsCommand(), a.listCommand(), a.terminateCommand())
-	sbCmd := &cobra.Command{Use: "sandbox", Short: "The built-in local cloud"}
+	sbCmd := &cobra.Command{Use: "sandbox", Short: "The built-in local cloud",
+		Args: cobra.ArbitraryArgs, RunE: groupRunE}
 	sbCmd.AddCommand(a.serveCommand())
 	root.AddCommand(awsCmd, sbCmd, a.pricesCommand())
 	return root
+}
+
+// groupRunE runs a command that only holds subcommands: alone it prints its
+// help; with an argument that names no subcommand it is a usage error.
+// Without it cobra prints help and exits 0 for "runctl aws lst", and fails
+// with an error that is not a usage error for "runctl lst".
+func groupRunE(cmd *cobra.Command, args []string) error {
+	if len(args) == 0 {
+		return cmd.Help()
+	}
+	msg := fmt.Sprintf("unknown command %q for %q", args[0], cmd.CommandPath())
+	cmd.SuggestionsMinimumDistance = 2 // cobra's default, applied only on its own path
+	if s := cmd.SuggestionsFor(args[0]); len(s) > 0 {
+		msg += "; did you mean " + s[0] + "?"
+	}
+	return &usageError{msg}
 }
 
 // client builds the library client, starting the sandbox first for
