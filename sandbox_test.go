@@ -336,3 +336,34 @@ func TestSandboxFindOrphansSparesBusyAndUntagged(t *testing.T) {
 	err = env.c.Terminate(ctx, untagged)
 	assert.ErrorIs(t, err, runctl.ErrNotManaged, "a cleanup never touches other people's instances")
 }
+
+func TestSandboxWatchdogEndsTheInstance(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		create []runctl.CreateOption
+		train  []runctl.TrainOption
+	}{
+		{name: "maximum lifetime", create: []runctl.CreateOption{runctl.WithMaxLifetime(2 * time.Second)}},
+		{name: "silent client", train: []runctl.TrainOption{runctl.WithClientTimeout(time.Second)}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			env := startSandbox(t, "")
+			ctx := context.Background()
+			inst, err := env.c.CreateInstance(ctx, "t3.micro", tc.create...)
+			require.NoError(t, err)
+			if tc.train != nil {
+				dir := codeDir(t, map[string]string{"long.sh": "sleep 60\n"})
+				_, err = env.c.Train(ctx, inst.ID, "long.sh",
+					append(tc.train, runctl.WithCodeDir(dir), runctl.Detach())...)
+				require.NoError(t, err)
+			}
+			require.Eventually(t, func() bool {
+				got, err := env.srv.Instance(inst.ID)
+				return err == nil && got.State == "terminated"
+			}, 15*time.Second, 100*time.Millisecond, "the instance ends itself")
+			got, err := env.srv.Instance(inst.ID)
+			require.NoError(t, err)
+			assert.Contains(t, got.StateReason, "InstanceInitiatedShutdown")
+		})
+	}
+}
