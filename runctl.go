@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
@@ -78,6 +79,9 @@ func loadConfig(ctx context.Context, o *options) (aws.Config, error) {
 		if o.region != "" {
 			cfg.Region = o.region
 		}
+		if cfg.Retryer == nil {
+			cfg.Retryer = newRetryer
+		}
 		return cfg, nil
 	}
 	var lo []func(*config.LoadOptions) error
@@ -86,6 +90,9 @@ func loadConfig(ctx context.Context, o *options) (aws.Config, error) {
 	}
 	if o.profile != "" {
 		lo = append(lo, config.WithSharedConfigProfile(o.profile))
+	}
+	if os.Getenv("AWS_MAX_ATTEMPTS") == "" {
+		lo = append(lo, config.WithRetryer(newRetryer))
 	}
 	cfg, err := config.LoadDefaultConfig(ctx, lo...)
 	if err != nil {
@@ -98,6 +105,16 @@ func loadConfig(ctx context.Context, o *options) (aws.Config, error) {
 		}
 	}
 	return cfg, nil
+}
+
+// newRetryer retries throttling and transient errors more patiently than
+// the SDK's default of three attempts: a run makes hundreds of calls, and a
+// throttled poll must not fail a training job that is fine.
+func newRetryer() aws.Retryer {
+	return retry.NewStandard(func(o *retry.StandardOptions) {
+		o.MaxAttempts = 8
+		o.MaxBackoff = 20 * time.Second
+	})
 }
 
 // buildClients fills in every client the caller did not inject.

@@ -37,10 +37,9 @@ type SyncPlan struct {
 // PlanSync lists what [Client.Train] would ship from dir, without uploading
 // anything: the dry run.
 func (c *Client) PlanSync(ctx context.Context, dir string) (*SyncPlan, error) {
-	m, err := pack.Scan(ctx, dir)
+	m, err := scan(ctx, dir)
 	if err != nil {
-		return nil, &ConfigError{Problem: fmt.Sprintf("reading code directory %s: %v", dir, err),
-			Fix: "pass an existing directory with --code-dir"}
+		return nil, err
 	}
 	p := &SyncPlan{Dir: dir, TotalBytes: m.TotalBytes, Hash: m.Hash}
 	for _, e := range m.Entries {
@@ -64,10 +63,9 @@ func (c *Client) shipCode(ctx context.Context, instanceID, dir, script string, j
 	c.emit(ctx, PhaseStarted{Phase: PhaseSync, InstanceID: instanceID, Detail: dir})
 	start := c.opts.clock.Now()
 
-	m, err := pack.Scan(ctx, dir)
+	m, err := scan(ctx, dir)
 	if err != nil {
-		return &ConfigError{Problem: fmt.Sprintf("reading code directory %s: %v", dir, err),
-			Fix: "pass an existing directory with --code-dir"}
+		return err
 	}
 	if err := checkScript(m, dir, script); err != nil {
 		return err
@@ -87,6 +85,20 @@ func (c *Client) shipCode(ctx context.Context, instanceID, dir, script string, j
 	job.CodeURL, job.CodeHash = url, m.Hash[:16]
 	c.emit(ctx, PhaseFinished{Phase: PhaseSync, InstanceID: instanceID, Elapsed: c.opts.clock.Now().Sub(start)})
 	return nil
+}
+
+// scan reads the code directory. A cancelled scan is not the directory's
+// fault, so only other failures become a ConfigError.
+func scan(ctx context.Context, dir string) (*pack.Manifest, error) {
+	m, err := pack.Scan(ctx, dir)
+	switch {
+	case err == nil:
+		return m, nil
+	case ctx.Err() != nil:
+		return nil, ctx.Err()
+	}
+	return nil, &ConfigError{Problem: fmt.Sprintf("reading code directory %s: %v", dir, err),
+		Fix: "pass an existing directory with --code-dir"}
 }
 
 // checkScript makes sure the script will be in the shipped code.

@@ -155,6 +155,7 @@ func (c *Client) Train(
 	for _, opt := range opts {
 		opt(&o)
 	}
+	named := o.jobID != ""
 	if err := validateTrain(script, &o); err != nil {
 		return nil, err
 	}
@@ -166,6 +167,12 @@ func (c *Client) Train(
 	if inst.State != "running" {
 		return nil, &ConfigError{Problem: fmt.Sprintf("instance %s is %s", inst.ID, inst.State),
 			Fix: "train on a running instance (runctl aws list)"}
+	}
+
+	if named {
+		if err := c.checkJobFree(ctx, inst.ID, o.jobID); err != nil {
+			return nil, err
+		}
 	}
 
 	job := remote.Job{ID: o.jobID, Script: script, Args: o.args, Env: o.env, ClientTimeout: o.clientTimeout}
@@ -194,9 +201,11 @@ func validateTrain(script string, o *trainOptions) error {
 	case path.IsAbs(clean) || clean == ".." || strings.HasPrefix(clean, "../"):
 		return &ConfigError{Problem: fmt.Sprintf("script %q is outside the code directory", script),
 			Fix: "pass a path relative to the code directory (--code-dir)"}
-	case o.jobID != "" && !jobIDRE.MatchString(o.jobID):
+	case o.jobID != "" && (!jobIDRE.MatchString(o.jobID) || o.jobID == "latest"):
+		// "latest" is the link to the newest job; a job of that name would
+		// take its place.
 		return &ConfigError{Problem: fmt.Sprintf("job ID %q is not valid", o.jobID),
-			Fix: "use letters, digits, '.', '_' and '-'"}
+			Fix: "use letters, digits, '.', '_' and '-', and not the word latest"}
 	case o.clientTimeout < 0:
 		return &ConfigError{Problem: "the client timeout is negative", Fix: "pass a duration such as 10m"}
 	}
@@ -208,6 +217,25 @@ func validateTrain(script string, o *trainOptions) error {
 	}
 	if o.jobID == "" {
 		o.jobID = "job-" + time.Now().UTC().Format("20060102-150405") + "-" + newRunID()[2:8]
+	}
+	return nil
+}
+
+// checkJobFree refuses a job ID already used on the instance. The new job
+// would share the old one's directory, and the old exit code would be read
+// as the new job's until the new one ended.
+func (c *Client) checkJobFree(ctx context.Context, id, jobID string) error {
+	out, err := c.runCommand(ctx, id, remote.PollCommand(jobID, 0, 0), time.Minute)
+	if err != nil {
+		return &PhaseError{Phase: PhaseStart, InstanceID: id, Err: c.explainGone(ctx, id, err)}
+	}
+	st, err := remote.ParsePoll(out)
+	if err != nil {
+		return &PhaseError{Phase: PhaseStart, InstanceID: id, Err: err}
+	}
+	if st.Found {
+		return &ConfigError{Problem: fmt.Sprintf("job %s already exists on %s", jobID, id),
+			Fix: "pick another job ID, or follow the job that has it (runctl aws logs)"}
 	}
 	return nil
 }
@@ -255,6 +283,9 @@ func (c *Client) Logs(ctx context.Context, instanceID, jobID string) (*Result, e
 	if jobID == "" {
 		jobID = "latest"
 	}
+	if jobID != "latest" && !jobIDRE.MatchString(jobID) {
+		return nil, &ConfigError{Problem: fmt.Sprintf("job ID %q is not valid", jobID)}
+	}
 	inst, err := c.Describe(ctx, instanceID)
 	if err != nil {
 		return nil, err
@@ -265,6 +296,10 @@ func (c *Client) Logs(ctx context.Context, instanceID, jobID string) (*Result, e
 		st, err := f.poll(ctx)
 		if err != nil {
 			return nil, err
+		}
+		if !st.Found {
+			return nil, &PhaseError{Phase: PhaseFollow, InstanceID: inst.ID,
+				Err: fmt.Errorf("no job %q on the instance", jobID)}
 		}
 		if len(st.Chunk) < remote.MaxChunk || f.offset >= st.LogSize {
 			f.record(st)
@@ -279,6 +314,9 @@ func (c *Client) follow(ctx context.Context, inst *Instance, res *Result, tailLi
 	c.emit(ctx, PhaseStarted{Phase: PhaseFollow, InstanceID: inst.ID, Detail: res.Job.ID})
 	f := &follower{c: c, inst: inst, res: res, tail: newTail(tailLines)}
 	err := f.run(ctx)
+	if err != nil && ctx.Err() != nil && errors.Is(err, ctx.Err()) {
+		err = &PhaseError{Phase: PhaseFollow, InstanceID: inst.ID, Err: err}
+	}
 	c.emit(ctx, PhaseFinished{Phase: PhaseFollow, InstanceID: inst.ID, Err: err})
 	if res.ExitCode >= 0 || res.Interrupted {
 		c.emit(ctx, JobFinished{Result: *res})
