@@ -63,6 +63,12 @@ type AWSError struct {
 
 func (e *AWSError) Error() string {
 	s := fmt.Sprintf("%s: %s: %s", e.Op, e.Code, e.Explanation)
+	if e.Scope == ScopeUnknown || e.Scope == ScopeConfig {
+		// runctl's reading is generic here; AWS's own words say which value.
+		if msg := strings.TrimSpace(e.Message); msg != "" {
+			s += ": " + msg
+		}
+	}
 	if e.Fix != "" {
 		s += " (" + e.Fix + ")"
 	}
@@ -152,8 +158,11 @@ var codes = map[string]codeInfo{
 	"InvalidInstanceId":      {ScopeNotFound, "the instance is not reachable through SSM", "check that it is running and its SSM agent is online"},
 	"InvalidInstanceType":    {ScopeConfig, "the instance type does not exist", "check the spelling (runctl prices TYPE)"},
 	"InvocationDoesNotExist": {ScopeNotFound, "the command is not registered yet", ""},
-	"NoSuchEntity":           {ScopeConfig, "the IAM resource does not exist", "run runctl aws setup"},
-	"NoSuchBucket":           {ScopeConfig, "the bucket does not exist", "create it or pass another with --bucket"},
+	"ParameterNotFound": {ScopeConfig, "the public parameter naming the AMI does not exist in this region",
+		"pass an AMI of this region with --ami"},
+	"MissingParameter": {ScopeConfig, "a required parameter is missing", "check the values passed"},
+	"NoSuchEntity":     {ScopeConfig, "the IAM resource does not exist", "run runctl aws setup"},
+	"NoSuchBucket":     {ScopeConfig, "the bucket does not exist", "create it or pass another with --bucket"},
 }
 
 // classify turns err into an *AWSError when it carries an AWS error code,
@@ -208,10 +217,7 @@ func (e *LaunchError) Error() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "could not launch %s: %s", e.InstanceType, e.Reason)
 	for _, a := range e.Attempts {
-		fmt.Fprintf(&b, "\n  - %s %s: %s: %s", a.Market, a.Op, a.Code, a.Explanation)
-		if a.Fix != "" {
-			fmt.Fprintf(&b, "; fix: %s", a.Fix)
-		}
+		fmt.Fprintf(&b, "\n  - %s %s", a.Market, a.Error())
 	}
 	return b.String()
 }

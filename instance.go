@@ -133,6 +133,7 @@ type launchPlan struct {
 	opts       *createOptions
 	ami        string
 	rootDevice string
+	rootSize   int32 // GiB, the image's own root volume size
 	quote      Quote
 	placements []placement
 }
@@ -235,7 +236,13 @@ func (c *Client) resolveImage(ctx context.Context, p *launchPlan) error {
 		return &ConfigError{Problem: fmt.Sprintf("image %s does not exist in this region", p.ami),
 			Fix: "pass an AMI of this region with --ami, or leave it out"}
 	}
-	p.rootDevice = aws.ToString(out.Images[0].RootDeviceName)
+	img := out.Images[0]
+	p.rootDevice = aws.ToString(img.RootDeviceName)
+	for _, bd := range img.BlockDeviceMappings {
+		if aws.ToString(bd.DeviceName) == p.rootDevice && bd.Ebs != nil {
+			p.rootSize = aws.ToInt32(bd.Ebs.VolumeSize)
+		}
+	}
 	return nil
 }
 
@@ -538,8 +545,13 @@ func (c *Client) runInput(p *launchPlan, m Market, pl placement, attempt int, pr
 	if p.rootDevice != "" {
 		ebs := &ec2types.EbsBlockDevice{Encrypted: aws.Bool(true), DeleteOnTermination: aws.Bool(true),
 			VolumeType: ec2types.VolumeTypeGp3}
-		if o.volumeGB > 0 {
+		// Some EC2 implementations insist on a size whenever a mapping is
+		// given; the image's own size is what AWS would pick anyway.
+		switch {
+		case o.volumeGB > 0:
 			ebs.VolumeSize = aws.Int32(o.volumeGB)
+		case p.rootSize > 0:
+			ebs.VolumeSize = aws.Int32(p.rootSize)
 		}
 		in.BlockDeviceMappings = []ec2types.BlockDeviceMapping{{DeviceName: aws.String(p.rootDevice), Ebs: ebs}}
 	}

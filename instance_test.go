@@ -333,3 +333,34 @@ func TestClassify(t *testing.T) {
 		msg: "Value (runctl-ssm) for parameter iamInstanceProfile.name is invalid. Invalid IAM Instance Profile name"})
 	assert.True(t, strings.Contains(ae.Fix, "runctl aws setup"))
 }
+
+func TestRootVolumeAlwaysHasASize(t *testing.T) {
+	// moto, like some EC2 look-alikes, refuses a block device mapping
+	// without a size: the image's own size is used unless one is asked.
+	for _, tc := range []struct {
+		opts []CreateOption
+		want int32
+	}{
+		{nil, 8},
+		{[]CreateOption{WithVolumeSize(100)}, 100},
+	} {
+		env := newTestEnv(t)
+		_, err := env.c.CreateInstance(context.Background(), "t3.micro", tc.opts...)
+		require.NoError(t, err)
+		ebs := env.ec2.runs[0].BlockDeviceMappings[0].Ebs
+		assert.Equal(t, tc.want, aws.ToInt32(ebs.VolumeSize))
+		assert.True(t, aws.ToBool(ebs.Encrypted))
+	}
+}
+
+func TestTinyPricesAreNotShownAsFree(t *testing.T) {
+	assert.Equal(t, "$0.00001/h", Price{USD: 0.00001, Known: true}.String())
+	assert.Equal(t, "$0.5260/h", Price{USD: 0.526, Known: true}.String())
+	assert.Equal(t, "unknown", Price{}.String())
+}
+
+func TestUnknownAWSCodesKeepAWSWords(t *testing.T) {
+	ae := classify("RunInstances", &testAPIError{code: "MissingParameter",
+		msg: "The request must contain the parameter size or snapshotId"})
+	assert.Contains(t, ae.Error(), "parameter size or snapshotId")
+}

@@ -408,6 +408,9 @@ func quotaName(m Market, class string) string {
 // explain returns the plain explanation of an AWS error, or its text.
 func explain(err error) string {
 	if ae := classify("", err); ae != nil {
+		if ae.Message != "" && (ae.Scope == ScopeUnknown || ae.Scope == ScopeConfig) {
+			return fmt.Sprintf("%s (%s: %s)", ae.Explanation, ae.Code, ae.Message)
+		}
 		return fmt.Sprintf("%s (%s)", ae.Explanation, ae.Code)
 	}
 	return err.Error()

@@ -42,6 +42,11 @@ func (p Price) String() string {
 	if !p.Known {
 		return "unknown"
 	}
+	if p.USD < 0.001 {
+		// Four decimals would round a tiny price to a $0.0000 that reads as
+		// free; show every digit.
+		return "$" + strconv.FormatFloat(p.USD, 'f', -1, 64) + "/h"
+	}
 	return fmt.Sprintf("$%.4f/h", p.USD)
 }
 
