@@ -333,7 +333,12 @@ type follower struct {
 	offset int64
 	tail   *tail
 	misses int // polls in a row that failed
+	lost   int // polls in a row that found the runner gone without an exit code
 }
+
+// errRunnerLost explains a job that can never report an exit code.
+var errRunnerLost = errors.New("the job's runner on the instance stopped without recording an exit code " +
+	"(killed by the out-of-memory killer or kill -9, or the instance rebooted); its output so far was delivered")
 
 func (f *follower) run(ctx context.Context) error {
 	c := f.c
@@ -362,6 +367,14 @@ func (f *follower) run(ctx context.Context) error {
 		if st.ExitKnown() && f.offset >= st.LogSize {
 			f.record(st)
 			return f.outcome()
+		}
+		// The runner may record its exit code between the poll's reads, so
+		// only a second sighting counts.
+		if f.lost = f.lost + 1; !st.RunnerLost() {
+			f.lost = 0
+		}
+		if f.lost >= 2 && f.offset >= st.LogSize {
+			return &PhaseError{Phase: PhaseFollow, InstanceID: f.inst.ID, Err: errRunnerLost}
 		}
 
 		// While output flows, read the next chunk at once.

@@ -848,3 +848,21 @@ func TestTrainSyncProblemsStopBeforeTheJob(t *testing.T) {
 		})
 	}
 }
+
+func TestFollowEndsWhenTheRunnerIsKilled(t *testing.T) {
+	env := newTestEnv(t)
+	inst, err := env.c.CreateInstance(context.Background(), "t3.micro")
+	require.NoError(t, err)
+	polls := 0
+	env.ssm.commandOutput = func(script string) (string, error) {
+		polls++
+		head := "job j1\nstatus running\nexit -\nsize 3\ntimes 1 0 1 2\nrunner dead\n"
+		if polls == 1 {
+			return head + "chunk 0 3\nb2sK\n", nil
+		}
+		return head + "chunk 3 0\n", nil
+	}
+	_, err = env.c.Follow(context.Background(), inst.ID, "j1")
+	require.ErrorIs(t, err, errRunnerLost)
+	assert.Equal(t, 2, polls, "a second sighting ends the follow, not an endless poll")
+}

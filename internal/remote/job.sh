@@ -5,18 +5,24 @@
 set -u
 dir=$1
 cd "$dir/code" || exit 1
-echo $$ >"$dir/pid"
-date +%s >"$dir/started_at"
-echo running >"$dir/status"
+# put writes a file whole, so a poll never reads it half written.
+put() { printf '%s\n' "$2" >"$dir/$1.tmp" && mv "$dir/$1.tmp" "$dir/$1"; }
 
-(while :; do date +%s >"$dir/heartbeat"; sleep 10; done) &
+put pid $$
+put started_at "$(date +%s)"
+put status running
+
+(while :; do put heartbeat "$(date +%s)"; sleep 10; done) &
 heartbeat=$!
 
+# finish records the end; the exit code goes last, as the sign that the
+# rest is written.
 finish() {
 	kill "$heartbeat" 2>/dev/null
-	date +%s >"$dir/finished_at"
-	printf '%s\n' "$1" >"$dir/exit_code.tmp" && mv "$dir/exit_code.tmp" "$dir/exit_code"
-	if [ -f "$dir/interrupted" ]; then echo interrupted >"$dir/status"; else echo exited >"$dir/status"; fi
+	wait "$heartbeat" 2>/dev/null
+	put finished_at "$(date +%s)"
+	if [ -f "$dir/interrupted" ]; then put status interrupted; else put status exited; fi
+	put exit_code "$1"
 	exit 0
 }
 
@@ -45,9 +51,10 @@ while IFS= read -r line; do
 	args+=("${arg%.}")
 done <"$dir/args"
 
+# The ./ keeps a script named like an option (-m.py) a file name.
 case "$script" in
-*.py) cmd=(python3 -u "$script") ;;
-*.sh) cmd=(bash "$script") ;;
+*.py) cmd=(python3 -u "./$script") ;;
+*.sh) cmd=(bash "./$script") ;;
 *) cmd=("./$script") ;;
 esac
 

@@ -69,7 +69,10 @@ func StartCommand(j Job) string {
 	w("set -eu")
 	w("home=%s", home)
 	w("dir=\"$home/jobs/\"%s", Quote(j.ID))
-	w("mkdir -p \"$dir\" \"$home/code\"")
+	w("mkdir -p \"$home/jobs\" \"$home/code\"")
+	// A plain mkdir fails when the job exists: a reused ID must never mix
+	// two jobs' logs and exit codes.
+	w("mkdir \"$dir\" || { echo 'runctl: job '%s' already exists on this instance' >&2; exit 5; }", Quote(j.ID))
 	if j.ClientTimeout > 0 {
 		w("date +%%s >\"$home/client-heartbeat\"")
 		w("echo %d >\"$home/client-timeout\"", int64(j.ClientTimeout.Seconds()))
@@ -80,7 +83,7 @@ func StartCommand(j Job) string {
 		w("  curl -fsS --retry 5 --retry-all-errors --connect-timeout 10 --max-time 1800 -o \"$dir/code.tgz\" %s",
 			Quote(j.CodeURL))
 		w("  mkdir -p \"$code.tmp\"")
-		w("  tar -xzf \"$dir/code.tgz\" -C \"$code.tmp\" --no-same-owner")
+		w("  tar -xzmf \"$dir/code.tgz\" -C \"$code.tmp\" --no-same-owner")
 		w("  mv \"$code.tmp\" \"$code\" && rm -f \"$dir/code.tgz\"")
 		w("fi")
 		w("ln -sfn \"$code\" \"$home/code/latest\"")
@@ -145,7 +148,11 @@ func PollCommand(jobID string, offset int64, max int) string {
 	w("echo \"exit $(cat \"$dir/exit_code\" 2>/dev/null || echo -)\"")
 	w("size=$(stat -c %%s \"$dir/log\" 2>/dev/null || echo 0)")
 	w("echo \"size $size\"")
-	w("echo \"times $(cat \"$dir/started_at\" 2>/dev/null || echo 0) $(cat \"$dir/finished_at\" 2>/dev/null || echo 0) $(cat \"$dir/heartbeat\" 2>/dev/null || echo 0) $(date +%%s)\"")
+	w("num() { v=$(cat \"$dir/$1\" 2>/dev/null); echo \"${v:-0}\"; }")
+	w("echo \"times $(num started_at) $(num finished_at) $(num heartbeat) $(date +%%s)\"")
+	w("pid=$(num pid); runner=none")
+	w("[ \"$pid\" -gt 0 ] && { runner=dead; kill -0 \"$pid\" 2>/dev/null && runner=alive; }")
+	w("echo \"runner $runner\"")
 	w("[ -f \"$dir/interrupted\" ] && echo \"interrupted $(head -c 512 \"$dir/interrupted\" | base64 -w0)\"")
 	w("n=$((size - %d)); [ $n -gt %d ] && n=%d; [ $n -lt 0 ] && n=0", offset, max, max)
 	w("echo \"chunk %d $n\"", offset)
@@ -166,9 +173,14 @@ type Status struct {
 	Heartbeat   time.Time
 	Now         time.Time // the instance's clock
 	Interrupted string    // the interruption notice, if one came
+	Runner      string    // the job runner's process: "none" yet, "alive" or "dead"
 	Offset      int64
 	Chunk       []byte
 }
+
+// RunnerLost reports a job whose runner process is gone without having
+// recorded an exit code: killed, out of memory, or the instance rebooted.
+func (s Status) RunnerLost() bool { return s.Found && !s.ExitKnown() && s.Runner == "dead" }
 
 // ExitKnown reports whether the job has ended with an exit code.
 func (s Status) ExitKnown() bool { return s.ExitCode >= 0 }
@@ -183,10 +195,14 @@ func ParsePoll(out string) (Status, error) {
 	}
 	st.Found = true
 	want := int64(-1)
+	seen := map[string]int{}
 	for i := 0; i < len(lines); i++ {
 		key, val, _ := strings.Cut(lines[i], " ")
+		seen[key]++
 		var err error
 		switch key {
+		case "runner":
+			st.Runner = val
 		case "job":
 			st.JobID = val
 		case "status":
@@ -215,6 +231,11 @@ func ParsePoll(out string) (Status, error) {
 		}
 		if err != nil {
 			return st, fmt.Errorf("reading poll output line %q: %w", key, err)
+		}
+	}
+	for _, key := range []string{"job", "status", "exit", "size", "times", "runner", "chunk"} {
+		if seen[key] != 1 {
+			return st, fmt.Errorf("poll output has %d %q lines, expected one (cut short?)", seen[key], key)
 		}
 	}
 	switch {

@@ -1,6 +1,7 @@
 package remote
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -108,15 +109,17 @@ func TestPollReadsEveryByteInChunks(t *testing.T) {
 }
 
 func TestParsePollRejectsShortOutput(t *testing.T) {
-	full := "job j1\nstatus exited\nexit 0\nsize 10\ntimes 1 2 3 4\nchunk 0 10\nMDEyMzQ1Njc4OQ==\n"
+	full := "job j1\nstatus exited\nexit 0\nsize 10\ntimes 1 2 3 4\nrunner dead\nchunk 0 10\nMDEyMzQ1Njc4OQ==\n"
 	st, err := ParsePoll(full)
 	require.NoError(t, err)
 	assert.Equal(t, "0123456789", string(st.Chunk))
 
 	for _, cut := range []string{
-		"job j1\nstatus exited\nexit 0\nsize 10\n",                     // no chunk line
-		"job j1\nstatus exited\nexit 0\nsize 10\nchunk 0 10\n",         // no data
-		"job j1\nstatus exited\nexit 0\nsize 10\nchunk 0 10\nMDEyMzQ=", // short data
+		"job j1\nstatus exited\nexit 0\nsize 10\n",                                                // no chunk line
+		"job j1\nstatus exited\nexit 0\nsize 10\nchunk 0 10\n",                                    // no data
+		"job j1\nstatus exited\nexit 0\nsize 10\nchunk 0 10\nMDEyMzQ=",                            // short data
+		"exit 0\nchunk 0 0\n",                                                                     // no size, times or runner
+		"job j1\nstatus exited\nexit 0\nexit 1\nsize 10\ntimes 1 2 3 4\nrunner dead\nchunk 0 0\n", // twice
 	} {
 		_, err := ParsePoll(cut)
 		assert.Error(t, err, "%q", cut)
@@ -135,4 +138,40 @@ func TestBootScriptIsValidBash(t *testing.T) {
 		out, err := exec.Command("bash", "-n", "-c", string(s)).CombinedOutput()
 		require.NoError(t, err, string(out))
 	}
+}
+
+func TestRunnerKilledWithoutExitCodeIsSeen(t *testing.T) {
+	home := t.TempDir()
+	dir := filepath.Join(home, "jobs", "j1")
+	require.NoError(t, os.MkdirAll(dir, 0o755))
+	// A pid that cannot be alive: the runner is gone and wrote no exit code.
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "pid"), []byte("999999999\n"), 0o644))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "status"), []byte("running\n"), 0o644))
+	cmd := exec.Command("bash", "-c", PollCommand("j1", 0, MaxChunk))
+	cmd.Env = append(os.Environ(), "RUNCTL_HOME="+home)
+	out, err := cmd.Output()
+	require.NoError(t, err)
+	st, err := ParsePoll(string(out))
+	require.NoError(t, err)
+	assert.True(t, st.RunnerLost())
+
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "pid"), []byte(fmt.Sprint(os.Getpid())), 0o644))
+	cmd = exec.Command("bash", "-c", PollCommand("j1", 0, MaxChunk))
+	cmd.Env = append(os.Environ(), "RUNCTL_HOME="+home)
+	out, err = cmd.Output()
+	require.NoError(t, err)
+	st, err = ParsePoll(string(out))
+	require.NoError(t, err)
+	assert.False(t, st.RunnerLost())
+	assert.Equal(t, "alive", st.Runner)
+}
+
+func TestReusedJobIDIsRefused(t *testing.T) {
+	home := t.TempDir()
+	require.NoError(t, os.MkdirAll(filepath.Join(home, "jobs", "j1"), 0o755))
+	cmd := exec.Command("bash", "-c", StartCommand(Job{ID: "j1", Script: "x.sh"}))
+	cmd.Env = append(os.Environ(), "RUNCTL_HOME="+home)
+	out, err := cmd.CombinedOutput()
+	require.Error(t, err)
+	assert.Contains(t, string(out), "already exists")
 }
