@@ -77,12 +77,13 @@ func (c *Client) commandOutput(ctx context.Context, id, cmdID string, limit time
 		if !c.sleep(ctx, interval) {
 			return "", ctx.Err()
 		}
-		interval = min(interval*3/2, 2*time.Second)
+		interval = min(interval*2, 2*time.Second)
 	}
 }
 
-// commandPollMin is the first pause while a command runs: most of runctl's
-// commands end in well under a second.
+// commandPollMin is the first pause while a command runs. SSM takes about
+// half a second to run even a trivial command, so asking sooner only adds
+// calls.
 func commandPollMin(pollMin time.Duration) time.Duration {
-	return max(pollMin/5, 20*time.Millisecond)
+	return min(max(pollMin/2, 20*time.Millisecond), 500*time.Millisecond)
 }

@@ -193,6 +193,16 @@ func classify(op string, err error) *AWSError {
 		Scope: info.scope, Explanation: info.explanation, Fix: info.fix, Err: err}
 }
 
+// Classify returns runctl's reading of the AWS error in err's chain: its
+// code, scope, a plain explanation and the fix. It returns nil when err
+// carries no AWS error code.
+func Classify(err error) *AWSError {
+	if err == nil {
+		return nil
+	}
+	return classify("", err)
+}
+
 // scopeOf returns the scope of err, or ScopeUnknown.
 func scopeOf(err error) Scope {
 	if ae := classify("", err); ae != nil {

@@ -606,6 +606,15 @@ func (f *fileS3) HeadObject(_ context.Context, in *s3.HeadObjectInput,
 	return &s3.HeadObjectOutput{ContentLength: aws.Int64(fi.Size())}, nil
 }
 
+// HeadBucket finds every bucket but "missing".
+func (f *fileS3) HeadBucket(_ context.Context, in *s3.HeadBucketInput,
+	_ ...func(*s3.Options)) (*s3.HeadBucketOutput, error) {
+	if aws.ToString(in.Bucket) == "missing" {
+		return nil, apiErr("NotFound")
+	}
+	return &s3.HeadBucketOutput{}, nil
+}
+
 func (f *fileS3) PutObject(_ context.Context, in *s3.PutObjectInput,
 	_ ...func(*s3.Options)) (*s3.PutObjectOutput, error) {
 	p := f.path(aws.ToString(in.Bucket), aws.ToString(in.Key))

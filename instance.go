@@ -775,6 +775,11 @@ func (c *Client) Describe(ctx context.Context, id string) (*Instance, error) {
 	}
 	out, err := c.ec2.DescribeInstances(ctx, &ec2.DescribeInstancesInput{InstanceIds: []string{id}})
 	if err != nil {
+		if ae := classify("DescribeInstances", err); ae != nil && ae.Scope == ScopeNotFound {
+			ae.Explanation = fmt.Sprintf("no instance %s in %s (or it was terminated long ago)", id, c.cfg.Region)
+			ae.Fix = "check the ID and the region; runctl aws list shows runctl's instances"
+			return nil, ae
+		}
 		return nil, fmt.Errorf("describing instance %s: %w", id, err)
 	}
 	for _, r := range out.Reservations {
@@ -862,7 +867,6 @@ func (c *Client) Terminate(ctx context.Context, id string, opts ...TerminateOpti
 }
 
 func (c *Client) terminate(ctx context.Context, id string, o terminateOptions) error {
-	c.emit(ctx, PhaseStarted{Phase: PhaseTerminate, InstanceID: id})
 	if _, err := c.ec2.TerminateInstances(ctx, &ec2.TerminateInstancesInput{InstanceIds: []string{id}}); err != nil {
 		return &PhaseError{Phase: PhaseTerminate, InstanceID: id, Err: fmt.Errorf("terminating: %w", err)}
 	}

@@ -42,6 +42,7 @@ type options struct {
 	cacheDir         string
 	cacheSet         bool
 	pollMin, pollMax time.Duration
+	followMax        time.Duration
 	teardownTimeout  time.Duration
 }
 
@@ -52,6 +53,7 @@ func defaultOptions() options {
 		clock:           realClock{},
 		pollMin:         time.Second,
 		pollMax:         5 * time.Second,
+		followMax:       30 * time.Second,
 		teardownTimeout: 5 * time.Minute,
 	}
 }
@@ -59,6 +61,9 @@ func defaultOptions() options {
 func (o *options) validate() error {
 	if o.pollMin <= 0 || o.pollMax < o.pollMin {
 		return fmt.Errorf("runctl: poll interval %v..%v is not a valid range", o.pollMin, o.pollMax)
+	}
+	if o.followMax < o.pollMin {
+		return fmt.Errorf("runctl: follow interval %v is below the shortest poll %v", o.followMax, o.pollMin)
 	}
 	return nil
 }
@@ -149,6 +154,15 @@ func WithCacheDir(dir string) Option {
 // changes. The default is 1s to 5s.
 func WithPollInterval(min, max time.Duration) Option {
 	return func(o *options) { o.pollMin, o.pollMax = min, max }
+}
+
+// WithFollowInterval sets the longest pause between two polls of a job
+// whose output has gone quiet. While output flows, polls follow each other
+// at the shortest interval of [WithPollInterval]. The default, 30s, keeps a
+// quiet job's SSM calls to a few hundred an hour; a line written while the
+// job is quiet arrives within that pause.
+func WithFollowInterval(max time.Duration) Option {
+	return func(o *options) { o.followMax = max }
 }
 
 // CreateOption configures one [Client.CreateInstance] call.

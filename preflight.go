@@ -50,17 +50,17 @@ const (
 // Check is one preflight check: what it found, why it matters and what
 // fixes it.
 type Check struct {
-	Name   string
-	Status CheckStatus
-	Detail string
-	Why    string
-	Fix    string
+	Name   string      `json:"name"`
+	Status CheckStatus `json:"status"`
+	Detail string      `json:"detail"`
+	Why    string      `json:"why,omitempty"`
+	Fix    string      `json:"fix,omitempty"`
 }
 
 // PreflightReport holds every check of one preflight.
 type PreflightReport struct {
-	Account string
-	Checks  []Check
+	Account string  `json:"account"`
+	Checks  []Check `json:"checks"`
 }
 
 // Err returns a *PreflightError listing every failed check, or nil.

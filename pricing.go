@@ -31,10 +31,10 @@ const (
 // Price is an hourly price in US dollars and where it came from. A Price
 // whose Known is false has no value: it must be shown as unknown, not $0.
 type Price struct {
-	USD    float64
-	Known  bool
-	Source string    // "pricing-api", "spot-price-history", "embedded"
-	AsOf   time.Time // when the source says the price took effect or was read
+	USD    float64   `json:"usd"`
+	Known  bool      `json:"known"`
+	Source string    `json:"source,omitempty"` // "pricing-api", "spot-price-history", "embedded"
+	AsOf   time.Time `json:"as_of"`            // when the source says the price took effect or was read
 }
 
 // String formats the price as "$0.5260/h", or "unknown".
@@ -52,16 +52,16 @@ func (p Price) String() string {
 
 // ZonePrice is the spot price in one availability zone.
 type ZonePrice struct {
-	Zone  string
-	Price Price
+	Zone  string `json:"zone"`
+	Price Price  `json:"price"`
 }
 
 // Quote is what runctl knows of an instance type's prices in a region.
 type Quote struct {
-	InstanceType string
-	Region       string
-	OnDemand     Price
-	Spot         []ZonePrice // cheapest first
+	InstanceType string      `json:"instance_type"`
+	Region       string      `json:"region"`
+	OnDemand     Price       `json:"on_demand"`
+	Spot         []ZonePrice `json:"spot"` // cheapest first
 }
 
 // CheapestSpot returns the lowest spot price, if any zone has one.

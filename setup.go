@@ -33,9 +33,9 @@ type SetupInput struct {
 
 // SetupStep is one thing Setup found or did.
 type SetupStep struct {
-	Resource string
-	Action   string // "exists", "created", "attached", "configured", "ready"
-	Detail   string
+	Resource string `json:"resource"`
+	Action   string `json:"action"` // "exists", "created", "attached", "configured", "ready"
+	Detail   string `json:"detail,omitempty"`
 }
 
 // Setup creates what runctl needs in the account and is safe to run again:

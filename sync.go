@@ -62,6 +62,13 @@ func (c *Client) shipCode(ctx context.Context, instanceID, dir, script string, j
 	}
 	c.emit(ctx, PhaseStarted{Phase: PhaseSync, InstanceID: instanceID, Detail: dir})
 	start := c.opts.clock.Now()
+	if _, err := c.s3.HeadBucket(ctx, &s3.HeadBucketInput{Bucket: aws.String(c.opts.bucket)}); err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		return &ConfigError{Problem: fmt.Sprintf("bucket %s: %s", c.opts.bucket, explainBucket(err)),
+			Fix: fmt.Sprintf("run 'runctl aws setup --bucket %s', or pass another with --bucket", c.opts.bucket)}
+	}
 
 	m, err := scan(ctx, dir)
 	if err != nil {

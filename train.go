@@ -3,6 +3,7 @@ package runctl
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"path"
@@ -384,7 +385,7 @@ func (f *follower) run(ctx context.Context) error {
 		case len(st.Chunk) > 0:
 			interval = c.opts.pollMin
 		default:
-			interval = min(interval*3/2, c.opts.pollMax)
+			interval = min(interval*3/2, c.opts.followMax)
 		}
 		if !c.sleep(ctx, interval) {
 			return ctx.Err()
@@ -423,7 +424,10 @@ func (f *follower) record(st remote.Status) {
 	r.ExitCode, r.LogBytes = st.ExitCode, f.offset
 	r.StartedAt, r.FinishedAt = st.StartedAt, st.FinishedAt
 	if st.Interrupted != "" {
-		r.Interrupted, r.Notice = true, st.Interrupted
+		r.Interrupted, r.Notice = true, readNotice(st.Interrupted)
+	}
+	if r.Job.Script == "" {
+		r.Job.Script, r.Job.Args = st.Script, st.Args
 	}
 	end := st.FinishedAt
 	if end.IsZero() {
@@ -440,6 +444,19 @@ func (f *follower) record(st remote.Status) {
 	if od, ok := embeddedOrKnown(f.inst); ok {
 		r.OnDemandCost, _ = instanceCost(r.InstanceTime, od)
 	}
+}
+
+// readNotice turns the metadata service's interruption notice into words;
+// a notice it cannot read is kept as it came.
+func readNotice(raw string) string {
+	var n struct {
+		Action string    `json:"action"`
+		Time   time.Time `json:"time"`
+	}
+	if err := json.Unmarshal([]byte(raw), &n); err != nil || n.Action == "" {
+		return raw
+	}
+	return fmt.Sprintf("AWS gave notice to %s the instance at %s", n.Action, n.Time.UTC().Format("15:04:05 MST"))
 }
 
 // embeddedOrKnown returns the on-demand price the instance's bill compares

@@ -116,7 +116,7 @@ func (e *trainEnv) handJob(t *testing.T, id string, started time.Time) *handJob 
 	j := &handJob{t: t, dir: e.sh.JobDir(id)}
 	require.NoError(t, os.MkdirAll(j.dir, 0o755))
 	j.write("status", "running\n")
-	j.write("started_at", fmt.Sprintf("%d\n", started.Unix()))
+	j.write("started_at", fmt.Sprintf("%d\n", started.UnixMilli()))
 	j.write("log", "")
 	return j
 }
@@ -136,7 +136,7 @@ func (j *handJob) appendLog(s string) {
 }
 
 func (j *handJob) exit(code int, finished time.Time) {
-	j.write("finished_at", fmt.Sprintf("%d\n", finished.Unix()))
+	j.write("finished_at", fmt.Sprintf("%d\n", finished.UnixMilli()))
 	j.write("exit_code", fmt.Sprintf("%d\n", code))
 	j.write("status", "exited\n")
 }
@@ -319,7 +319,7 @@ func TestTrainSpotNoticeReturnsInterruptedError(t *testing.T) {
 	var je *JobError
 	assert.False(t, errors.As(err, &je), "an interruption is not a failed job")
 	assert.Equal(t, 143, ie.ExitCode, "the script got SIGTERM")
-	assert.Equal(t, notice, ie.Notice)
+	assert.Equal(t, "AWS gave notice to terminate the instance at 12:02:00 UTC", ie.Notice, "the notice in words: %s", notice)
 	assert.True(t, res.Interrupted)
 	assert.Equal(t, "training\n", e.logText(t, 0))
 	done := eventsOf[JobFinished](e.rec)
@@ -522,7 +522,7 @@ func TestFollowReadsFlowingOutputBackToBack(t *testing.T) {
 }
 
 func TestFollowBacksOffWhileNothingHappens(t *testing.T) {
-	e := newTrainEnv(t)
+	e := newTrainEnv(t, WithFollowInterval(5*time.Second))
 	j := e.handJob(t, "j1", launchedAt)
 	var sleeps []time.Duration
 	e.sh.onSend = func(n int, _ string) error {
@@ -541,7 +541,7 @@ func TestFollowBacksOffWhileNothingHappens(t *testing.T) {
 
 	require.Len(t, sleeps, 7)
 	assert.Equal(t, 1500*time.Millisecond, sleeps[0])
-	assert.Equal(t, 5*time.Second, sleeps[6], "pauses grow to the poll maximum")
+	assert.Equal(t, 5*time.Second, sleeps[6], "pauses grow to the follow maximum")
 	for i := 1; i < len(sleeps); i++ {
 		assert.GreaterOrEqual(t, sleeps[i], sleeps[i-1])
 	}

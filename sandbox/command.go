@@ -219,6 +219,13 @@ func (s *Server) runInvocation(li *liveInvocation) {
 		s.finish(li, "Cancelled", "Cancelled", -1, "", "")
 		return
 	}
+	// When both were ready the select may have chosen the timer.
+	select {
+	case <-li.stop:
+		s.finish(li, "Cancelled", "Cancelled", -1, "", "")
+		return
+	default:
+	}
 	cmd, out, err := s.prepareCommand(li)
 	if err != nil {
 		s.finish(li, "Failed", "Failed", 1, "", err.Error())

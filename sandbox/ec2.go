@@ -26,6 +26,7 @@ var ec2Actions = map[string]ec2Handler{
 	"DescribeImages":                (*Server).ec2Images,
 	"DescribeSubnets":               (*Server).ec2Subnets,
 	"DescribeAvailabilityZones":     (*Server).ec2Zones,
+	"DescribeVolumes":               (*Server).ec2DescribeVolumes,
 }
 
 // serveEC2 dispatches an EC2 query protocol request.
@@ -67,6 +68,11 @@ func (s *Server) ec2DescribeInstances(f form, id string) (any, error) {
 		return nil, err
 	}
 	filters := f.filters()
+	for _, fl := range filters {
+		if _, ok := instanceField(&instance{}, fl.Name); !ok {
+			return nil, errf(400, "InvalidParameterValue", "The filter '%s' is invalid", fl.Name)
+		}
+	}
 	var list []*instance
 	err := s.st.view(func(st *state) error {
 		if err := requireInstances(st, ids); err != nil {
@@ -241,8 +247,8 @@ func (s *Server) ec2TerminateInstances(f form, id string) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	for _, iid := range ids {
-		s.killInstance(iid)
+	if err := s.killAndMark(ids); err != nil {
+		return nil, err
 	}
 	s.log.Info("sandbox instances terminating", "instance_ids", ids)
 	return terminateInstancesResponse{Xmlns: ec2NS, RequestID: id, Instances: changes}, nil

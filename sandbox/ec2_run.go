@@ -27,6 +27,7 @@ type runRequest struct {
 	keyName          string
 	userData         string
 	profileArn       string
+	profileID        string
 	instanceTags     []tag
 	volumeTags       []tag
 	metadata         metadataOptions
@@ -36,8 +37,10 @@ type runRequest struct {
 	paramsHash       string
 }
 
-// ec2RunInstances launches instances, honouring ClientToken idempotency and
-// the injected capacity, quota and price faults.
+// ec2RunInstances launches instances, honouring ClientToken idempotency,
+// the vCPU quotas and the injected capacity, quota and price faults. A dry
+// run answers DryRunOperation once the request is valid, as EC2 does: it
+// checks parameters and the instance profile, not capacity, price or quota.
 func (s *Server) ec2RunInstances(f form, id string) (any, error) {
 	req, err := s.parseRun(f)
 	if err != nil {
@@ -192,25 +195,41 @@ func (s *Server) parseUserData(f form, req *runRequest) error {
 	return nil
 }
 
+// parseProfile resolves IamInstanceProfile by name or ARN. A profile IAM
+// created or changed less than the propagation delay ago is unknown to EC2
+// yet, so it is refused with the error EC2 gives for a missing one.
 func (s *Server) parseProfile(f form, req *runRequest) error {
-	if name := f.Get("IamInstanceProfile.Name"); name != "" {
-		p, ok := findProfile(name)
-		if !ok {
-			return errf(400, "InvalidParameterValue", "Value (%s) for parameter "+
-				"iamInstanceProfile.name is invalid. Invalid IAM Instance Profile name", name)
-		}
-		req.profileArn = p.arn()
+	name, arn := f.Get("IamInstanceProfile.Name"), f.Get("IamInstanceProfile.Arn")
+	if name == "" && arn == "" {
+		return nil
 	}
-	if arn := f.Get("IamInstanceProfile.Arn"); arn != "" {
-		name := arn[strings.LastIndexByte(arn, '/')+1:]
-		p, ok := findProfile(name)
-		if !ok || p.arn() != arn {
-			return errf(400, "InvalidParameterValue", "Value (%s) for parameter "+
-				"iamInstanceProfile.arn is invalid. Invalid IAM Instance Profile ARN", arn)
+	return s.st.view(func(st *state) error {
+		p, err := s.visibleProfile(st.IAM, name, arn)
+		if err != nil {
+			return err
 		}
-		req.profileArn = arn
+		req.profileArn, req.profileID = p.arn(), p.ID
+		return nil
+	})
+}
+
+func (s *Server) visibleProfile(st *iamState, name, arn string) (*iamProfile, error) {
+	visible := func(p *iamProfile) bool {
+		return p != nil && time.Since(p.Changed) >= s.t.iamPropagation
 	}
-	return nil
+	if name != "" {
+		if p := st.Profiles[name]; visible(p) && (arn == "" || p.arn() == arn) {
+			return p, nil
+		}
+		return nil, errf(400, "InvalidParameterValue", "Value (%s) for parameter "+
+			"iamInstanceProfile.name is invalid. Invalid IAM Instance Profile name", name)
+	}
+	p := st.Profiles[arn[strings.LastIndexByte(arn, '/')+1:]]
+	if !visible(p) || p.arn() != arn {
+		return nil, errf(400, "InvalidParameterValue", "Value (%s) for parameter "+
+			"iamInstanceProfile.arn is invalid. Invalid IAM Instance Profile ARN", arn)
+	}
+	return p, nil
 }
 
 // parseTags reads TagSpecification.N for the instance and its volumes.
@@ -273,7 +292,24 @@ func applyEBS(f form, p string, v *volume, im image, isRoot bool) error {
 		v.SizeGiB = n
 	}
 	if t := f.Get(p + ".VolumeType"); t != "" {
+		if !slices.Contains([]string{"gp2", "gp3", "io1", "io2", "st1", "sc1", "standard"}, t) {
+			return errf(400, "InvalidParameterValue", "Value (%s) for parameter volumeType is "+
+				"invalid. Valid volume types are: standard, io1, io2, gp2, gp3, sc1, st1", t)
+		}
 		v.Type = t
+	}
+	for _, n := range []struct {
+		name string
+		into *int
+	}{{"Iops", &v.Iops}, {"Throughput", &v.Throughput}} {
+		if raw := f.Get(p + "." + n.name); raw != "" {
+			val, err := strconv.Atoi(raw)
+			if err != nil || val < 1 {
+				return errf(400, "InvalidParameterValue", "Invalid value '%s' for %s", raw,
+					strings.ToLower(n.name))
+			}
+			*n.into = val
+		}
 	}
 	if e := f.Get(p + ".Encrypted"); e != "" {
 		v.Encrypted = strings.EqualFold(e, "true")
@@ -426,6 +462,9 @@ func (s *Server) launch(req *runRequest, id string) (any, error) {
 			resp = s.runResponse(st, rec, id)
 			return false, nil
 		}
+		if err := s.checkVCPUs(st, req); err != nil {
+			return false, err
+		}
 		rec := &launchRecord{ReservationID: "r-" + randomHex(17), ParamsHash: req.paramsHash,
 			Created: time.Now()}
 		for range req.count {
@@ -472,8 +511,7 @@ func (s *Server) newInstance(req *runRequest, reservation string) *instance {
 		in.OnlineAt = in.RunningAt.Add(s.t.ssm)
 	}
 	if req.profileArn != "" {
-		in.ProfileArn = req.profileArn
-		in.ProfileID = "AIPA" + strings.ToUpper(hashHex(req.profileArn, 17))
+		in.ProfileArn, in.ProfileID = req.profileArn, req.profileID
 	}
 	if req.spot {
 		in.Lifecycle, in.SpotRequestID, in.SpotMaxPrice = "spot", "sir-"+randomHex(8), req.maxPrice

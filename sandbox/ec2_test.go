@@ -154,17 +154,15 @@ func TestLaunchFaults(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			f, err := ParseFaults(tt.faults)
 			require.NoError(t, err)
-			srv := start(t, Options{Fast: true})
+			srv := start(t, Options{Fast: true, Faults: f})
 			c := newClients(srv, 1)
-			in := runInput(t, c, "g4dn.xlarge", tt.spot)
+			in := runInputAMI(imageFor(t, al2023x86), "g4dn.xlarge", tt.spot)
 			if tt.subnet != "" {
 				in.SubnetId = aws.String(tt.subnet)
 			}
 			if tt.maxPrice != "" {
 				in.InstanceMarketOptions.SpotOptions.MaxPrice = aws.String(tt.maxPrice)
 			}
-			srv.opts.Faults = f
-			srv.throttle = f.Throttle
 			out, err := c.ec2.RunInstances(context.Background(), in)
 			if tt.wantCode == "" {
 				require.NoError(t, err)

@@ -181,26 +181,30 @@ type xmlGPU struct {
 	MemoryMiB    int    `xml:"memoryInfo>sizeInMiB"`
 }
 
+type xmlGPUInfo struct {
+	GPUs           []xmlGPU `xml:"gpus>item"`
+	TotalMemoryMiB int      `xml:"totalGpuMemoryInMiB"`
+}
+
 type xmlInstanceType struct {
-	InstanceType          string   `xml:"instanceType"`
-	CurrentGeneration     bool     `xml:"currentGeneration"`
-	FreeTierEligible      bool     `xml:"freeTierEligible"`
-	UsageClasses          []string `xml:"supportedUsageClasses>item"`
-	RootDeviceTypes       []string `xml:"supportedRootDeviceTypes>item"`
-	VirtualizationTypes   []string `xml:"supportedVirtualizationTypes>item"`
-	BareMetal             bool     `xml:"bareMetal"`
-	Hypervisor            string   `xml:"hypervisor"`
-	Architectures         []string `xml:"processorInfo>supportedArchitectures>item"`
-	DefaultVCPUs          int      `xml:"vCpuInfo>defaultVCpus"`
-	MemoryMiB             int      `xml:"memoryInfo>sizeInMiB"`
-	GPUs                  []xmlGPU `xml:"gpuInfo>gpus>item,omitempty"`
-	TotalGPUMemoryMiB     int      `xml:"gpuInfo>totalGpuMemoryInMiB,omitempty"`
-	InstanceStorage       bool     `xml:"instanceStorageSupported"`
-	HibernationSupported  bool     `xml:"hibernationSupported"`
-	BurstablePerformance  bool     `xml:"burstablePerformanceSupported"`
-	DedicatedHosts        bool     `xml:"dedicatedHostsSupported"`
-	AutoRecoverySupported bool     `xml:"autoRecoverySupported"`
-	BootModes             []string `xml:"supportedBootModes>item"`
+	InstanceType          string      `xml:"instanceType"`
+	CurrentGeneration     bool        `xml:"currentGeneration"`
+	FreeTierEligible      bool        `xml:"freeTierEligible"`
+	UsageClasses          []string    `xml:"supportedUsageClasses>item"`
+	RootDeviceTypes       []string    `xml:"supportedRootDeviceTypes>item"`
+	VirtualizationTypes   []string    `xml:"supportedVirtualizationTypes>item"`
+	BareMetal             bool        `xml:"bareMetal"`
+	Hypervisor            string      `xml:"hypervisor"`
+	Architectures         []string    `xml:"processorInfo>supportedArchitectures>item"`
+	DefaultVCPUs          int         `xml:"vCpuInfo>defaultVCpus"`
+	MemoryMiB             int         `xml:"memoryInfo>sizeInMiB"`
+	GPUInfo               *xmlGPUInfo `xml:"gpuInfo,omitempty"`
+	InstanceStorage       bool        `xml:"instanceStorageSupported"`
+	HibernationSupported  bool        `xml:"hibernationSupported"`
+	BurstablePerformance  bool        `xml:"burstablePerformanceSupported"`
+	DedicatedHosts        bool        `xml:"dedicatedHostsSupported"`
+	AutoRecoverySupported bool        `xml:"autoRecoverySupported"`
+	BootModes             []string    `xml:"supportedBootModes>item"`
 }
 
 type instanceTypesResponse struct {
@@ -379,8 +383,8 @@ func typeXML(spec prices.Spec) xmlInstanceType {
 	}
 	if spec.GPUs > 0 {
 		mem := gpuMemoryMiB(spec.GPUModel)
-		x.GPUs = []xmlGPU{{Name: spec.GPUModel, Manufacturer: "NVIDIA", Count: spec.GPUs, MemoryMiB: mem}}
-		x.TotalGPUMemoryMiB = mem * spec.GPUs
+		x.GPUInfo = &xmlGPUInfo{TotalMemoryMiB: mem * spec.GPUs,
+			GPUs: []xmlGPU{{Name: spec.GPUModel, Manufacturer: "NVIDIA", Count: spec.GPUs, MemoryMiB: mem}}}
 		x.InstanceStorage = true
 	}
 	return x

@@ -21,15 +21,27 @@ type Faults struct {
 	// SpotCapacityZones fails spot launches with InsufficientInstanceCapacity
 	// only in these zones, so a client can be shown retrying elsewhere.
 	SpotCapacityZones []string
-	// SpotQuota fails spot launches with MaxSpotInstanceCountExceeded.
+	// SpotQuota fails spot launches with MaxSpotInstanceCountExceeded. It
+	// leaves the quotas Service Quotas lists as they are, as when an
+	// account's limit is lower than the quota it reads.
 	SpotQuota bool
 	// SpotPrice fails spot launches with SpotMaxPriceTooLow.
 	SpotPrice bool
 	// OnDemandCapacity fails on-demand launches with
 	// InsufficientInstanceCapacity (HTTP 500), in every zone.
 	OnDemandCapacity bool
-	// OnDemandQuota fails on-demand launches with VcpuLimitExceeded.
+	// OnDemandQuota fails on-demand launches with VcpuLimitExceeded. Like
+	// SpotQuota it leaves the listed quotas alone.
 	OnDemandQuota bool
+	// SpotVCPUQuota, when set, is the value of every "All <class> Spot
+	// Instance Requests" quota, in vCPUs; nil means 256. Spot launches that
+	// would take a class's running spot instances past it fail with
+	// MaxSpotInstanceCountExceeded.
+	SpotVCPUQuota *int
+	// OnDemandVCPUQuota, when set, is the value of every "Running On-Demand
+	// <class> instances" quota; nil means 256. On-demand launches past it
+	// fail with VcpuLimitExceeded.
+	OnDemandVCPUQuota *int
 	// Throttle makes the next N API calls (S3 and IMDS excepted) answer with
 	// the service's throttling error: RequestLimitExceeded (HTTP 503) on EC2.
 	Throttle int
@@ -46,6 +58,10 @@ type Faults struct {
 	// InterruptWindow is the time between the notice and the termination;
 	// zero means 3s.
 	InterruptWindow time.Duration
+	// IAMPropagation is how long a new instance profile stays unknown to
+	// EC2: RunInstances, dry runs included, refuses it until then. Zero
+	// means 1s, or none with Options.Fast.
+	IAMPropagation time.Duration
 }
 
 // faultSpec describes one fault name: whether it takes a value and how the
@@ -68,6 +84,8 @@ var faultSpecs = []faultSpec{
 	{"spot-price", flag(func(f *Faults) { f.SpotPrice = true })},
 	{"ondemand-capacity", flag(func(f *Faults) { f.OnDemandCapacity = true })},
 	{"ondemand-quota", flag(func(f *Faults) { f.OnDemandQuota = true })},
+	{"spot-vcpu-quota", vcpus(func(f *Faults) **int { return &f.SpotVCPUQuota })},
+	{"ondemand-vcpu-quota", vcpus(func(f *Faults) **int { return &f.OnDemandVCPUQuota })},
 	{"throttle", func(f *Faults, v string) error {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 {
@@ -81,6 +99,7 @@ var faultSpecs = []faultSpec{
 	{"ssm-never", flag(func(f *Faults) { f.SSMNever = true })},
 	{"interrupt-after", duration(func(f *Faults) *time.Duration { return &f.InterruptAfter })},
 	{"interrupt-window", duration(func(f *Faults) *time.Duration { return &f.InterruptWindow })},
+	{"iam-propagation", duration(func(f *Faults) *time.Duration { return &f.IAMPropagation })},
 }
 
 // FaultNames returns the fault names [ParseFaults] accepts, in a fixed order.
@@ -133,12 +152,19 @@ func (f Faults) String() string {
 	add(f.SpotPrice, "spot-price")
 	add(f.OnDemandCapacity, "ondemand-capacity")
 	add(f.OnDemandQuota, "ondemand-quota")
+	if f.SpotVCPUQuota != nil {
+		parts = append(parts, "spot-vcpu-quota="+strconv.Itoa(*f.SpotVCPUQuota))
+	}
+	if f.OnDemandVCPUQuota != nil {
+		parts = append(parts, "ondemand-vcpu-quota="+strconv.Itoa(*f.OnDemandVCPUQuota))
+	}
 	add(f.Throttle > 0, "throttle="+strconv.Itoa(f.Throttle))
 	add(f.BootDelay > 0, "boot-delay="+f.BootDelay.String())
 	add(f.SSMDelay > 0, "ssm-delay="+f.SSMDelay.String())
 	add(f.SSMNever, "ssm-never")
 	add(f.InterruptAfter > 0, "interrupt-after="+f.InterruptAfter.String())
 	add(f.InterruptWindow > 0, "interrupt-window="+f.InterruptWindow.String())
+	add(f.IAMPropagation > 0, "iam-propagation="+f.IAMPropagation.String())
 	return strings.Join(parts, ",")
 }
 
@@ -161,6 +187,18 @@ func duration(field func(*Faults) *time.Duration) func(*Faults, string) error {
 			return fmt.Errorf("want a positive duration such as 2s, got %q", v)
 		}
 		*field(f) = d
+		return nil
+	}
+}
+
+// vcpus adapts a fault whose value is a vCPU count, zero included.
+func vcpus(field func(*Faults) **int) func(*Faults, string) error {
+	return func(f *Faults, v string) error {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 {
+			return fmt.Errorf("want a vCPU count of 0 or more, got %q", v)
+		}
+		*field(f) = &n
 		return nil
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -21,6 +22,11 @@ func TestParseFaults(t *testing.T) {
 		{name: "values", in: "throttle=3,boot-delay=2s,interrupt-after=1m,interrupt-window=500ms",
 			want: Faults{Throttle: 3, BootDelay: 2 * time.Second, InterruptAfter: time.Minute,
 				InterruptWindow: 500 * time.Millisecond}},
+		{name: "vcpu quotas, zero included", in: "spot-vcpu-quota=0,ondemand-vcpu-quota=16",
+			want: Faults{SpotVCPUQuota: aws.Int(0), OnDemandVCPUQuota: aws.Int(16)}},
+		{name: "iam propagation", in: "iam-propagation=2s", want: Faults{IAMPropagation: 2 * time.Second}},
+		{name: "bad vcpu quota", in: "spot-vcpu-quota=-4", wantErr: "vCPU count"},
+		{name: "vcpu quota needs a value", in: "ondemand-vcpu-quota", wantErr: "vCPU count"},
 		{name: "zones accumulate", in: "spot-capacity-zone=us-east-1a,spot-capacity-zone=us-east-1b",
 			want: Faults{SpotCapacityZones: []string{"us-east-1a", "us-east-1b"}}},
 		{name: "unknown", in: "spot-capacityy", wantErr: `unknown sandbox fault "spot-capacityy"`},

@@ -16,6 +16,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/aws/aws-sdk-go-v2/service/pricing"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/servicequotas"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 	"github.com/aws/smithy-go"
@@ -59,6 +60,7 @@ type clients struct {
 	iam     *iam.Client
 	sts     *sts.Client
 	pricing *pricing.Client
+	quotas  *servicequotas.Client
 }
 
 // newClients builds the clients the way runctl's tests do: a hand-built
@@ -89,6 +91,7 @@ func newClients(srv *Server, attempts int) clients {
 		pricing: pricing.NewFromConfig(cfg, func(o *pricing.Options) {
 			o.BaseEndpoint, o.Region = ep, "us-east-1"
 		}),
+		quotas: servicequotas.NewFromConfig(cfg, func(o *servicequotas.Options) { o.BaseEndpoint = ep }),
 	}
 }
 
@@ -126,12 +129,28 @@ func amiID(t *testing.T, c clients, param string) string {
 	return aws.ToString(out.Parameter.Value)
 }
 
+// imageFor looks an AMI up in the catalogue without an API call, for tests
+// whose faults would get in the way of one.
+func imageFor(t *testing.T, param string) string {
+	for _, im := range images("us-east-1") {
+		if im.Param == param {
+			return im.ID
+		}
+	}
+	t.Fatalf("no image for %s", param)
+	return ""
+}
+
 // runInput is a minimal RunInstances request for itype.
 func runInput(t *testing.T, c clients, itype string, spot bool) *ec2.RunInstancesInput {
+	return runInputAMI(amiID(t, c, al2023x86), itype, spot)
+}
+
+func runInputAMI(ami, itype string, spot bool) *ec2.RunInstancesInput {
 	in := &ec2.RunInstancesInput{
-		ImageId: aws.String(amiID(t, c, al2023x86)), InstanceType: ec2types.InstanceType(itype),
+		ImageId: aws.String(ami), InstanceType: ec2types.InstanceType(itype),
 		MinCount: aws.Int32(1), MaxCount: aws.Int32(1),
-		IamInstanceProfile: &ec2types.IamInstanceProfileSpecification{Name: aws.String(DefaultInstanceProfile)},
+		IamInstanceProfile:                &ec2types.IamInstanceProfileSpecification{Name: aws.String(DefaultInstanceProfile)},
 		InstanceInitiatedShutdownBehavior: ec2types.ShutdownBehaviorTerminate,
 	}
 	if spot {

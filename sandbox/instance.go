@@ -72,9 +72,12 @@ type instance struct {
 	Booted           bool            `json:"booted"`
 	InterruptAfter   time.Duration   `json:"interrupt_after,omitempty"`
 	InterruptWindow  time.Duration   `json:"interrupt_window,omitempty"`
-	JobStart         time.Time       `json:"job_start,omitzero"`
-	NoticeAt         time.Time       `json:"notice_at,omitzero"`
-	Dir              string          `json:"dir"`
+	// Killed records that the instance's processes were killed after its
+	// shutdown began; only then may it read as terminated.
+	Killed   bool      `json:"killed,omitempty"`
+	JobStart time.Time `json:"job_start,omitzero"`
+	NoticeAt time.Time `json:"notice_at,omitzero"`
+	Dir      string    `json:"dir"`
 }
 
 type tag struct {
@@ -90,6 +93,8 @@ type volume struct {
 	Type                string `json:"type"`
 	Encrypted           bool   `json:"encrypted"`
 	DeleteOnTermination bool   `json:"delete_on_termination"`
+	Iops                int    `json:"iops,omitempty"` // zero: the type's default
+	Throughput          int    `json:"throughput,omitempty"`
 	Tags                []tag  `json:"tags,omitempty"`
 }
 
@@ -127,6 +132,7 @@ func (in *instance) interruptTime() time.Time {
 // beginShutdown moves the instance to shutting-down for the given reason.
 func (in *instance) beginShutdown(now time.Time, d time.Duration, code, msg string) {
 	in.State = stateShuttingDown
+	in.Killed = false
 	in.ReasonCode, in.ReasonMessage = code, msg
 	in.ShutdownAt = now
 	in.TerminateAt = now.Add(d)
@@ -162,10 +168,11 @@ func (s *Server) step(in *instance, now time.Time) stepResult {
 		case stateRunning:
 			r.kill = s.stepRunning(in, now) || r.kill
 		case stateShuttingDown:
-			if !now.Before(in.TerminateAt) {
+			if !now.Before(in.TerminateAt) && in.Killed {
 				in.State = stateTerminated
-				r.kill = true
 			}
+			// The process that began the shutdown died before killing.
+			r.kill = r.kill || (!in.Killed && now.Sub(in.ShutdownAt) > 2*time.Second)
 		}
 		if in.State == before {
 			break
@@ -180,6 +187,11 @@ func (s *Server) step(in *instance, now time.Time) stepResult {
 
 // stepRunning ends a running instance that powered itself off or whose spot
 // interruption window has passed. It reports whether processes must die.
+//
+// TODO(runctl): an on-demand instance launched with
+// InstanceInitiatedShutdownBehavior=stop should go to stopped, not
+// terminated, on poweroff; the sandbox terminates it either way, so it
+// cannot show a client that forgot to ask for terminate.
 func (s *Server) stepRunning(in *instance, now time.Time) bool {
 	if _, err := os.Stat(in.poweroffPath()); err == nil {
 		in.beginShutdown(now, s.t.shutdown, reasonInstance, reasonInstMsg)
@@ -255,13 +267,31 @@ func (s *Server) reconcile() error {
 	for _, in := range boot {
 		s.boot(in)
 	}
-	for _, id := range kill {
-		s.killInstance(id)
-	}
 	for _, dir := range prune {
 		os.RemoveAll(dir)
 	}
+	if len(kill) > 0 {
+		err = errors.Join(err, s.killAndMark(kill))
+	}
 	return err
+}
+
+// killAndMark kills the processes of instances whose shutdown has begun and
+// then records that, so "terminated" always means nothing of it runs.
+func (s *Server) killAndMark(ids []string) error {
+	for _, id := range ids {
+		s.killInstance(id)
+	}
+	now := time.Now()
+	return s.st.update(func(st *state) (bool, error) {
+		for _, id := range ids {
+			if in := st.Instances[id]; in != nil {
+				in.Killed = true
+				s.step(in, now)
+			}
+		}
+		return true, nil
+	})
 }
 
 // boot runs the instance's user data once, as cloud-init would: a script
@@ -294,6 +324,17 @@ func (s *Server) boot(in instance) {
 	}
 	s.log.Info("sandbox user data started", "instance_id", in.ID, "pid", cmd.Process.Pid)
 	go cmd.Wait()
+	s.killIfEnded(in.ID)
+}
+
+// killIfEnded kills an instance's processes when its shutdown began while
+// it was booting: the terminate's own kill may have scanned for processes
+// before the boot script existed.
+func (s *Server) killIfEnded(id string) {
+	cur, err := s.lookup(id)
+	if err == nil && cur.State != stateRunning {
+		s.killInstance(id)
+	}
 }
 
 // instanceEnv is the environment of every command and of the boot script.
@@ -371,13 +412,10 @@ func (s *Server) terminateLaunched() error {
 				continue
 			}
 			in.beginShutdown(now, 0, reasonUser, "Client.UserInitiatedShutdown: sandbox server closed")
-			in.State = stateTerminated
 		}
 		return true, nil
 	})
-	for _, id := range ids {
-		s.killInstance(id)
-	}
+	err = errors.Join(err, s.killAndMark(ids))
 	if err != nil {
 		return fmt.Errorf("terminating sandbox instances: %w", err)
 	}

@@ -14,10 +14,11 @@ import (
 	"github.com/johannesboyne/gofakes3"
 )
 
-// newS3Handler serves S3, path style, from files under root, with the
-// default bucket in place.
-func newS3Handler(root string, log *slog.Logger) (http.Handler, error) {
+// newS3Handler serves S3 of region, path style, from files under root,
+// with the default bucket in place.
+func newS3Handler(root, region string, log *slog.Logger) (http.Handler, error) {
 	backend := &diskBackend{root: root}
+	buckets := bucketCalls{d: backend, region: region}
 	if err := backend.CreateBucket(DefaultBucket); err != nil && !gofakes3.HasErrorCode(err, gofakes3.ErrBucketAlreadyExists) {
 		return nil, fmt.Errorf("creating default bucket: %w", err)
 	}
@@ -33,7 +34,9 @@ func newS3Handler(root string, log *slog.Logger) (http.Handler, error) {
 			return
 		}
 		log.Debug("sandbox s3", "method", r.Method, "path", r.URL.Path)
-		inner.ServeHTTP(w, r)
+		if !buckets.serve(w, r) {
+			inner.ServeHTTP(w, r)
+		}
 	}), nil
 }
 
@@ -81,8 +84,12 @@ func unchunk(r *http.Request) error {
 	r.Header.Set("Content-Length", strconv.FormatInt(size, 10))
 	r.Header.Set("X-Amz-Content-Sha256", "UNSIGNED-PAYLOAD")
 	r.Header.Del("X-Amz-Decoded-Content-Length")
-	enc := strings.TrimSpace(strings.ReplaceAll(r.Header.Get("Content-Encoding"), "aws-chunked", ""))
-	r.Header.Set("Content-Encoding", strings.Trim(enc, ", "))
+	enc := strings.Trim(strings.ReplaceAll(r.Header.Get("Content-Encoding"), "aws-chunked", ""), ", ")
+	if enc == "" {
+		r.Header.Del("Content-Encoding")
+	} else {
+		r.Header.Set("Content-Encoding", enc)
+	}
 	return nil
 }
 

@@ -53,14 +53,20 @@ type timings struct {
 	// InvocationDoesNotExist; pending how long it then stays Pending.
 	hidden, pending time.Duration
 	tick            time.Duration
+	// iamPropagation is how long a new or changed instance profile stays
+	// unknown to EC2.
+	iamPropagation time.Duration
 }
 
 func resolveTimings(o Options) timings {
 	t := timings{boot: 300 * time.Millisecond, ssm: 300 * time.Millisecond,
-		shutdown: 200 * time.Millisecond, hidden: 100 * time.Millisecond,
-		pending: 100 * time.Millisecond, tick: 200 * time.Millisecond}
+		shutdown: 200 * time.Millisecond, hidden: 200 * time.Millisecond,
+		pending: 200 * time.Millisecond, tick: 200 * time.Millisecond, iamPropagation: time.Second}
 	if o.Fast {
 		t = timings{hidden: 10 * time.Millisecond, tick: 50 * time.Millisecond}
+	}
+	if o.Faults.IAMPropagation > 0 {
+		t.iamPropagation = o.Faults.IAMPropagation
 	}
 	if o.Faults.BootDelay > 0 {
 		t.boot = o.Faults.BootDelay
@@ -91,8 +97,13 @@ type Server struct {
 	launched []string
 	alive    map[string]time.Time // IMDS URLs of other servers seen answering
 
+	// closing turns requests away once Close has begun; reqs counts the
+	// requests being served, so Close can wait for the last of them.
+	closing bool
+	reqs    sync.WaitGroup
+
 	stop      chan struct{}
-	wg        sync.WaitGroup
+	wg        sync.WaitGroup // the reconcile ticker and running commands
 	closeOnce sync.Once
 	closeErr  error
 }
@@ -120,8 +131,8 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 	}
 	s.touchEndpoints(true)
 
-	s.wg.Add(2)
-	go func() { defer s.wg.Done(); s.serve() }()
+	go s.serve()
+	s.wg.Add(1)
 	go func() { defer s.wg.Done(); s.tick() }()
 	s.log.Info("sandbox started", "url", s.url, "dir", o.Dir, "region", o.Region,
 		"faults", o.Faults.String())
@@ -156,21 +167,48 @@ func (s *Server) Env() []string {
 // KillOnClose, terminates the instances it launched. Detached jobs of other
 // instances keep running; their state stays in the directory. Close is
 // idempotent.
+//
+// When Close returns, nothing this server started writes to the state
+// directory any more: no request, reconcile or command of its own, and with
+// KillOnClose no process of the instances it launched, so the caller may
+// remove the directory at once.
 func (s *Server) Close() error {
 	s.closeOnce.Do(func() {
-		close(s.stop)
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		defer cancel()
-		err := s.srv.Shutdown(ctx)
-		s.cancelLive()
+		err := s.stopServing()
+		s.stopWork()
 		if s.opts.KillOnClose {
 			err = errors.Join(err, s.terminateLaunched())
 		}
-		s.wg.Wait()
 		s.closeErr = err
 		s.log.Info("sandbox closed", "url", s.url)
 	})
 	return s.closeErr
+}
+
+// stopServing stops accepting requests and waits for those in flight, which
+// may boot an instance or start a command. A request that outlives the
+// grace period loses its connection but is still waited for.
+func (s *Server) stopServing() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	err := s.srv.Shutdown(ctx)
+	if err != nil {
+		err = errors.Join(err, s.srv.Close())
+	}
+	s.mu.Lock()
+	s.closing = true
+	s.mu.Unlock()
+	s.reqs.Wait()
+	return err
+}
+
+// stopWork stops the reconcile ticker and cancels the running commands,
+// then waits for both: the ticker may be booting an instance, and a
+// command may be recording its result.
+func (s *Server) stopWork() {
+	close(s.stop)
+	s.cancelLive()
+	s.wg.Wait()
 }
 
 // DefaultDir returns the state directory used when Options.Dir is empty:
@@ -243,7 +281,7 @@ func (s *Server) prepareDir() error {
 		return err
 	}
 	s.key = key
-	s3h, err := newS3Handler(filepath.Join(s.opts.Dir, "s3"), s.log)
+	s3h, err := newS3Handler(filepath.Join(s.opts.Dir, "s3"), s.opts.Region, s.log)
 	if err != nil {
 		return err
 	}
@@ -287,8 +325,23 @@ func (s *Server) tick() {
 	}
 }
 
-// route sends a request to the service its signature names.
+// route sends a request to the service its signature names, unless the
+// server is closing.
 func (s *Server) route(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	if s.closing {
+		s.mu.Unlock()
+		writeJSONError(w, newRequestID(), errf(http.StatusServiceUnavailable,
+			"ServiceUnavailable", "the sandbox is shutting down"))
+		return
+	}
+	s.reqs.Add(1)
+	s.mu.Unlock()
+	defer s.reqs.Done()
+	s.serveService(w, r)
+}
+
+func (s *Server) serveService(w http.ResponseWriter, r *http.Request) {
 	if strings.HasPrefix(r.URL.Path, imdsPrefix) {
 		s.serveIMDS(w, r)
 		return
@@ -306,6 +359,8 @@ func (s *Server) route(w http.ResponseWriter, r *http.Request) {
 		s.serveSSM(w, r)
 	case "pricing":
 		s.servePricing(w, r)
+	case "servicequotas":
+		s.serveQuotas(w, r)
 	case "sts", "iam":
 		s.serveQuery(w, r, svc)
 	case "s3":
@@ -328,6 +383,8 @@ func serviceOf(r *http.Request) string {
 		return "ssm"
 	case strings.HasPrefix(target, "AWSPriceListService."):
 		return "pricing"
+	case strings.HasPrefix(target, quotasTarget):
+		return "servicequotas"
 	}
 	if svc := scopeService(r.Header.Get("Authorization")); svc != "" {
 		return svc

@@ -144,7 +144,7 @@ func nonNil[T any](v []T) []T {
 func (s *Server) getParameter(name string) (any, error) {
 	p, ok := s.parameter(name)
 	if !ok {
-		return nil, &apiError{Status: 400, Code: "ParameterNotFound"}
+		return nil, errf(400, "ParameterNotFound", "Parameter %s not found.", name)
 	}
 	return map[string]any{"Parameter": p}, nil
 }

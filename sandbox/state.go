@@ -18,6 +18,8 @@ type state struct {
 	Instances map[string]*instance `json:"instances"`
 	// Tokens maps a RunInstances ClientToken to what that call launched.
 	Tokens map[string]*launchRecord `json:"tokens"`
+	// IAM holds the account's roles and instance profiles.
+	IAM *iamState `json:"iam,omitempty"`
 }
 
 // launchRecord is what an idempotent RunInstances call returns again.
@@ -102,6 +104,9 @@ func (st *store) load() (*state, error) {
 	}
 	if s.Tokens == nil {
 		s.Tokens = map[string]*launchRecord{}
+	}
+	if s.IAM == nil {
+		s.IAM = defaultIAM()
 	}
 	return s, nil
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 
@@ -118,6 +119,7 @@ func (a *app) createCommand() *cobra.Command {
 		Short: "Create an instance and wait until it is ready",
 		Args:  exactArgs(1, "create takes the instance type, such as t3.micro"),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			a.idOutput = true
 			c, err := a.client(cmd.Context())
 			if err != nil {
 				return err
@@ -263,6 +265,7 @@ func (a *app) doctorCommand() *cobra.Command {
 			if len(args) == 1 {
 				in.InstanceType = args[0]
 			}
+			a.printer.quietPreflight = true // the checklist below says it all
 			rep := c.Preflight(cmd.Context(), in)
 			if a.output == "json" {
 				if err := a.writeJSON(rep); err != nil {
@@ -279,7 +282,8 @@ func (a *app) doctorCommand() *cobra.Command {
 				}
 			}
 			if err := rep.Err(); err != nil {
-				return fmt.Errorf("%d check(s) failed", len(err.(*runctl.PreflightError).Problems))
+				n := len(err.(*runctl.PreflightError).Problems)
+				return &reportedError{msg: fmt.Sprintf("%d check(s) failed", n), err: err}
 			}
 			return nil
 		},
@@ -307,6 +311,9 @@ func (a *app) setupCommand() *cobra.Command {
 			}
 			steps, err := c.Setup(cmd.Context(), runctl.SetupInput{InstanceProfile: profile, Bucket: a.bucket,
 				ExpireDays: days, PropagationTimeout: timeout})
+			if a.output == "json" {
+				return errors.Join(err, a.writeJSON(append([]runctl.SetupStep{}, steps...)))
+			}
 			for _, s := range steps {
 				fmt.Fprintf(a.stdout, "%-10s %s %s\n", s.Action, s.Resource, s.Detail)
 			}
@@ -340,17 +347,8 @@ func (a *app) gcCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if len(orphans) == 0 {
-				fmt.Fprintln(a.stdout, "nothing to clean up")
-				return nil
-			}
-			for _, o := range orphans {
-				fmt.Fprintf(a.stdout, "%s  %s %s, launched %s ago: %s\n", o.Instance.ID, o.Instance.Market,
-					o.Instance.Type, time.Since(o.Instance.LaunchTime).Round(time.Second), o.Reason)
-			}
-			if !yes {
-				fmt.Fprintln(a.stdout, "pass --yes to terminate them")
-				return nil
+			if err := a.printOrphans(orphans, yes); err != nil || !yes {
+				return err
 			}
 			for _, o := range orphans {
 				if err := c.Terminate(cmd.Context(), o.Instance.ID); err != nil {

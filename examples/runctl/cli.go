@@ -30,8 +30,9 @@ type app struct {
 	bucket  string
 	verbose bool
 
-	srv     *sandbox.Server
-	printer *printer
+	srv      *sandbox.Server
+	printer  *printer
+	idOutput bool // the command accepts --output instance-id
 }
 
 // run executes the command line args and returns the exit code.
@@ -104,7 +105,11 @@ func groupRunE(cmd *cobra.Command, args []string) error {
 // --sandbox.
 func (a *app) client(ctx context.Context) (*runctl.Client, error) {
 	switch a.output {
-	case "text", "json", "instance-id":
+	case "text", "json":
+	case "instance-id":
+		if !a.idOutput {
+			return nil, &usageError{"--output instance-id is for 'runctl aws create'; use text or json here"}
+		}
 	default:
 		return nil, &usageError{fmt.Sprintf("--output %q: use text, json or instance-id", a.output)}
 	}
@@ -159,6 +164,7 @@ func (a *app) startSandbox(ctx context.Context) ([]runctl.Option, error) {
 		runctl.WithAWSConfig(cfg),
 		runctl.WithEndpoint(srv.URL()),
 		runctl.WithPollInterval(100*time.Millisecond, time.Second),
+		runctl.WithFollowInterval(2 * time.Second),
 	}, nil
 }
 
@@ -167,6 +173,11 @@ func (a *app) reportError(err error) {
 	var job *runctl.JobError
 	if errors.As(err, &job) {
 		fmt.Fprintf(a.stderr, "runctl: the script failed with exit code %d\n", job.ExitCode)
+		return
+	}
+	if errors.Is(err, context.Canceled) {
+		fmt.Fprintf(a.stderr, "runctl: cancelled (%s); whatever this command launched was terminated\n",
+			strings.TrimSpace(err.Error()))
 		return
 	}
 	msg := strings.TrimSpace(err.Error())

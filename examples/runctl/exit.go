@@ -27,6 +27,16 @@ type usageError struct{ msg string }
 
 func (e *usageError) Error() string { return e.msg }
 
+// reportedError is a failure whose details a command has already printed:
+// it is reported under a short message, and its exit code follows err.
+type reportedError struct {
+	msg string
+	err error
+}
+
+func (e *reportedError) Error() string { return e.msg }
+func (e *reportedError) Unwrap() error { return e.err }
+
 // exitCode maps an error to the process exit code, in one place.
 func exitCode(err error) int {
 	var (
@@ -58,10 +68,18 @@ func exitCode(err error) int {
 	case errors.Is(err, runctl.ErrTimeout):
 		return exitTimeout
 	case errors.As(err, &aws):
-		if aws.Scope == runctl.ScopeConfig || aws.Scope == runctl.ScopeNotFound {
-			return exitConfig
-		}
-		return exitAWS
+		return awsExit(aws)
+	}
+	if ae := runctl.Classify(err); ae != nil {
+		return awsExit(ae)
 	}
 	return exitInternal
+}
+
+// awsExit maps an AWS error to an exit code by its scope.
+func awsExit(ae *runctl.AWSError) int {
+	if ae.Scope == runctl.ScopeConfig || ae.Scope == runctl.ScopeNotFound {
+		return exitConfig
+	}
+	return exitAWS
 }

@@ -1,12 +1,10 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -71,7 +69,9 @@ func trainingDir(t *testing.T) string {
 }
 
 // hermeticVars keeps runctl away from real AWS: fake static credentials, no
-// shared config files, no instance metadata, and the sandbox state in dir.
+// shared config files, no instance metadata, the sandbox state in dir, and
+// an endpoint on a closed loopback port, so a command that misses
+// --sandbox fails at once instead of reaching for AWS.
 func hermeticVars(t *testing.T, stateDir string) map[string]string {
 	missing := filepath.Join(t.TempDir(), "no-such-file")
 	return map[string]string{
@@ -80,7 +80,7 @@ func hermeticVars(t *testing.T, stateDir string) map[string]string {
 		"AWS_SECRET_ACCESS_KEY":       "test",
 		"AWS_SESSION_TOKEN":           "",
 		"AWS_PROFILE":                 "",
-		"AWS_ENDPOINT_URL":            "",
+		"AWS_ENDPOINT_URL":            "http://127.0.0.1:1",
 		"AWS_REGION":                  "us-east-1",
 		"AWS_CONFIG_FILE":             missing,
 		"AWS_SHARED_CREDENTIALS_FILE": missing,
@@ -152,9 +152,10 @@ func cli(t *testing.T, args ...string) result {
 // proc runs the built binary in dir with env.
 func proc(t *testing.T, dir string, env []string, args ...string) result {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	bin := runctlBin(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, runctlBin(t), args...)
+	cmd := exec.CommandContext(ctx, bin, args...)
 	cmd.Dir, cmd.Env = dir, env
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
@@ -168,33 +169,32 @@ func proc(t *testing.T, dir string, env []string, args ...string) result {
 	return res
 }
 
-// lineWatcher copies a stream into a buffer and closes found when a line
-// containing want goes by.
-type lineWatcher struct {
+// watcher is a process's output stream: it keeps what was written and
+// closes found once the text holds want. Set it as cmd.Stdout or
+// cmd.Stderr, so cmd.Wait returns only after every byte reached it.
+type watcher struct {
 	mu    sync.Mutex
 	buf   bytes.Buffer
-	want  string
+	want  []byte
 	found chan struct{}
 	once  sync.Once
 }
 
-func watchLines(r io.Reader, want string) *lineWatcher {
-	w := &lineWatcher{want: want, found: make(chan struct{})}
-	go func() {
-		sc := bufio.NewScanner(r)
-		for sc.Scan() {
-			w.mu.Lock()
-			w.buf.WriteString(sc.Text() + "\n")
-			w.mu.Unlock()
-			if strings.Contains(sc.Text(), w.want) {
-				w.once.Do(func() { close(w.found) })
-			}
-		}
-	}()
-	return w
+func watch(want string) *watcher {
+	return &watcher{want: []byte(want), found: make(chan struct{})}
 }
 
-func (w *lineWatcher) String() string {
+func (w *watcher) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.buf.Write(p)
+	if len(w.want) > 0 && bytes.Contains(w.buf.Bytes(), w.want) {
+		w.once.Do(func() { close(w.found) })
+	}
+	return len(p), nil
+}
+
+func (w *watcher) String() string {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return w.buf.String()

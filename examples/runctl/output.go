@@ -182,3 +182,32 @@ func (a *app) printList(insts []runctl.Instance) error {
 	}
 	return tw.Flush()
 }
+
+// orphanView is an instance gc found, as --output json shows it.
+type orphanView struct {
+	instanceView
+	Reason string `json:"reason"`
+}
+
+func (a *app) printOrphans(orphans []runctl.Orphan, yes bool) error {
+	if a.output == "json" {
+		views := make([]orphanView, 0, len(orphans))
+		for i := range orphans {
+			views = append(views, orphanView{viewInstance(&orphans[i].Instance), orphans[i].Reason})
+		}
+		return a.writeJSON(views)
+	}
+	if len(orphans) == 0 {
+		_, err := fmt.Fprintln(a.stdout, "nothing to clean up")
+		return err
+	}
+	for _, o := range orphans {
+		fmt.Fprintf(a.stdout, "%s  %s %s, launched %s ago: %s\n", o.Instance.ID, o.Instance.Market,
+			o.Instance.Type, time.Since(o.Instance.LaunchTime).Round(time.Second), o.Reason)
+	}
+	if !yes {
+		_, err := fmt.Fprintln(a.stdout, "pass --yes to terminate them")
+		return err
+	}
+	return nil
+}

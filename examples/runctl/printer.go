@@ -25,6 +25,9 @@ type printer struct {
 	live     bool // a live line is on screen
 	lastLine time.Time
 	every    time.Duration
+	// quietPreflight leaves preflight warnings to a command that prints
+	// the whole checklist itself.
+	quietPreflight bool
 }
 
 func newPrinter(w io.Writer) *printer {
@@ -67,6 +70,9 @@ func (p *printer) handle(_ context.Context, e runctl.Event) {
 			_, _ = p.logs.Write(e.Data)
 		}
 	case runctl.PreflightChecked:
+		if p.quietPreflight {
+			return
+		}
 		for _, c := range e.Checks {
 			if c.Status == runctl.CheckWarning {
 				p.line("preflight warning: %s: %s", c.Name, c.Detail)

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"encoding/json"
 	"fmt"
+	"go/ast"
 	"go/parser"
 	"go/token"
 	"os"
@@ -103,6 +104,9 @@ func TestREADMEFirstCommand(t *testing.T) {
 	assert.Regexp(t, `(?m)^cost: \$\d+\.\d{4} for \S+ of spot instance time at \$\d+\.\d{4}/h `+
 		`\(on-demand: \$\d+\.\d{4}; saved \d+%\) \(estimate\)$`, res.stdout)
 	assert.Regexp(t, `(?m)^terminated `+launched[1]+`$`, res.stderr)
+	for _, line := range strings.Split(strings.TrimSuffix(res.stdout, "\n"), "\n") {
+		assert.Regexp(t, `^(result|cost): `, line, "stdout holds the result only")
+	}
 	assertNothingRunning(t, dir)
 }
 
@@ -125,13 +129,21 @@ func TestREADMEShellBlocks(t *testing.T) {
 		ran += lines
 		t.Run(fmt.Sprintf("line %d", b.line), func(t *testing.T) {
 			t.Parallel()
-			runBlock(t, b, script, lines)
+			runBlock(t, b, script, lines, "RUNCTL_SANDBOX=1")
 		})
+		if strings.Contains(script, "$(runctl ") {
+			// The separate-process workflow, each process with --sandbox.
+			flagged := runctlCall.ReplaceAllStringFunc(script, func(m string) string { return m + "--sandbox " })
+			t.Run(fmt.Sprintf("line %d with --sandbox", b.line), func(t *testing.T) {
+				t.Parallel()
+				runBlock(t, b, flagged, lines, "RUNCTL_SANDBOX=")
+			})
+		}
 	}
 	assert.NotZero(t, ran, "README.md shows no runctl command")
 }
 
-var runctlCall = regexp.MustCompile(`(^|\$\(|;|&&|\|\||\|)\s*runctl\s`)
+var runctlCall = regexp.MustCompile(`(?m)(^|\$\(|;|&&|\|\||\|)\s*runctl\s`)
 
 // translate turns a README block into a script: go run of the CLI becomes
 // the runctl on PATH; other go commands (go test ./...) are left out and
@@ -158,7 +170,7 @@ var bucketFlag = regexp.MustCompile(`--bucket[ =]([a-z0-9][a-z0-9.-]+)`)
 // runBlock runs one block in a fresh working directory holding the training
 // example as training/ (and examples/training/, for the go run line), with
 // a logging runctl first on PATH, and checks that nothing is left running.
-func runBlock(t *testing.T, b block, script string, want int) {
+func runBlock(t *testing.T, b block, script string, want int, sandboxEnv string) {
 	dir := sandboxDir(t)
 	work := t.TempDir()
 	copyDir(t, trainingDir(t), filepath.Join(work, "training"))
@@ -173,7 +185,7 @@ func runBlock(t *testing.T, b block, script string, want int) {
 	bin := t.TempDir()
 	shim := fmt.Sprintf("#!/bin/sh\nprintf '%%s\\n' \"$*\" >> %q\nexec %q \"$@\"\n", calls, runctlBin(t))
 	require.NoError(t, os.WriteFile(filepath.Join(bin, "runctl"), []byte(shim), 0o755))
-	env := procEnv(t, dir, "PATH="+bin+string(os.PathListSeparator)+os.Getenv("PATH"), "RUNCTL_SANDBOX=1")
+	env := procEnv(t, dir, "PATH="+bin+string(os.PathListSeparator)+os.Getenv("PATH"), sandboxEnv)
 
 	res := bash(t, work, env, script)
 	require.Equal(t, 0, res.code, "README.md:%d:\n%s\n%s", b.line, script, res)
@@ -190,7 +202,7 @@ func runBlock(t *testing.T, b block, script string, want int) {
 		}
 	}
 
-	list := bash(t, work, env, "runctl aws list")
+	list := bash(t, work, env, "runctl --sandbox aws list")
 	assert.Equal(t, 0, list.code, "%s", list)
 	assert.Equal(t, "no runctl instances are running\n", list.stdout)
 	assertNothingRunning(t, dir)
@@ -226,6 +238,80 @@ func TestREADMEGoBlocksParse(t *testing.T) {
 		_, err := parser.ParseFile(token.NewFileSet(), fmt.Sprintf("README.md:%d", b.line), src, 0)
 		assert.NoError(t, err, "README.md:%d:\n%s", b.line, b.body)
 	}
+}
+
+// knownImports are the packages a README Go block may use without an
+// import line of its own.
+var knownImports = map[string]string{
+	"context": "context", "errors": "errors", "fmt": "fmt", "log": "log", "os": "os", "time": "time",
+	"runctl": "github.com/runctl/runctl", "sandbox": "github.com/runctl/runctl/sandbox",
+}
+
+// TestREADMEGoBlocksCompile type-checks every Go block against the current
+// API by building it, through an overlay, as a package inside this module:
+// a renamed option or method fails here. Variables the block declares are
+// marked used, and ctx is given.
+func TestREADMEGoBlocksCompile(t *testing.T) {
+	t.Parallel()
+	for _, b := range readmeBlocks(t, "go") {
+		src := readmeProgram(t, b)
+		file := filepath.Join(t.TempDir(), "main.go")
+		require.NoError(t, os.WriteFile(file, []byte(src), 0o644))
+		pkg := filepath.Join(repoRoot(t), "examples", "runctl", fmt.Sprintf("readme_line_%d_check", b.line))
+		overlay, err := json.Marshal(map[string]any{"Replace": map[string]string{filepath.Join(pkg, "main.go"): file}})
+		require.NoError(t, err)
+		ov := filepath.Join(t.TempDir(), "overlay.json")
+		require.NoError(t, os.WriteFile(ov, overlay, 0o644))
+
+		cmd := exec.Command("go", "build", "-overlay", ov, "-o", os.DevNull, pkg)
+		out, err := cmd.CombinedOutput()
+		assert.NoError(t, err, "README.md:%d does not compile:\n%s\n%s", b.line, out, src)
+	}
+}
+
+// readmeProgram wraps a README Go block into a program: the imports it
+// uses, a function with ctx that returns an error, and a use of every
+// variable it declares.
+func readmeProgram(t *testing.T, b block) string {
+	t.Helper()
+	body := "func example(ctx context.Context) error {\n" + b.body + "\n}\n"
+	f, err := parser.ParseFile(token.NewFileSet(), "", "package main\n"+body, 0)
+	require.NoError(t, err, "README.md:%d", b.line)
+
+	imports := map[string]bool{"context": true}
+	ast.Inspect(f, func(n ast.Node) bool {
+		if sel, ok := n.(*ast.SelectorExpr); ok {
+			if id, ok := sel.X.(*ast.Ident); ok && knownImports[id.Name] != "" {
+				imports[id.Name] = true
+			}
+		}
+		return true
+	})
+	// Only the function's own statements: a variable of an inner scope
+	// must be used there, as it must in a user's program.
+	var declared []string
+	for _, st := range f.Decls[0].(*ast.FuncDecl).Body.List {
+		if as, ok := st.(*ast.AssignStmt); ok && as.Tok == token.DEFINE {
+			for _, l := range as.Lhs {
+				if id, ok := l.(*ast.Ident); ok && id.Name != "_" {
+					declared = append(declared, id.Name)
+				}
+			}
+		}
+	}
+
+	var src strings.Builder
+	src.WriteString("package main\n\nimport (\n")
+	for name := range imports {
+		fmt.Fprintf(&src, "\t%q\n", knownImports[name])
+	}
+	src.WriteString(")\n\nfunc main() {}\n\nfunc example(ctx context.Context) error {\n")
+	src.WriteString(b.body)
+	for _, name := range declared {
+		fmt.Fprintf(&src, "\t_ = %s\n", name)
+	}
+	src.WriteString("\treturn nil\n}\n")
+	return src.String()
 }
 
 // TestREADMEJSONBlocksParse checks that every JSON block, such as the IAM

@@ -27,7 +27,7 @@ func (a *app) serveCommand() *cobra.Command {
 			}
 			defer srv.Close()
 			fmt.Fprintf(a.stdout, "sandbox serving on %s (state in %s)\nuse it with:\n", srv.URL(), srv.Dir())
-			for _, kv := range srv.Env() {
+			for _, kv := range append(srv.Env(), "RUNCTL_BUCKET="+sandbox.DefaultBucket) {
 				fmt.Fprintf(a.stdout, "  export %s\n", kv)
 			}
 			<-cmd.Context().Done()

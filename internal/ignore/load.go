@@ -117,9 +117,19 @@ func parentDir(d string) string {
 	return ""
 }
 
-// dirFiles reads the .runctlignore and .gitignore of dir, relative to the
-// top. Errors are kept for Err; the file then counts as empty.
+// dirFiles returns the parsed .runctlignore and .gitignore of dir, relative
+// to the top, reading them on first use. Errors are kept for Err; the file
+// then counts as empty. The caller holds m.mu.
 func (m *Matcher) dirFiles(dir string) (runctl, git *ruleList) {
+	if f, ok := m.files[dir]; ok {
+		return f[0], f[1]
+	}
+	runctl, git = m.readDirFiles(dir)
+	m.files[dir] = [2]*ruleList{runctl, git}
+	return runctl, git
+}
+
+func (m *Matcher) readDirFiles(dir string) (runctl, git *ruleList) {
 	base := ""
 	if dir != "" {
 		base = dir + "/"

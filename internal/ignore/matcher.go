@@ -13,7 +13,13 @@
 //
 // So .runctlignore can both add exclusions and re-include anything, defaults
 // included, while a .gitignore cannot re-include what a default leaves out.
-// As in git, nothing below an excluded directory can be re-included.
+// As in git, nothing below an excluded directory can be re-included, and an
+// ignore file that is a symbolic link is not read.
+//
+// The user's global excludes file (core.excludesFile) is not read, so a
+// package does not depend on the machine that built it. The Matcher does
+// not leave out .git directories by itself; git never looks inside them, and
+// callers walking a tree should skip them.
 package ignore
 
 import (
@@ -65,8 +71,9 @@ type Matcher struct {
 	exclude *ruleList
 
 	mu     sync.Mutex
-	stacks map[string][]*ruleList // directory relative to top -> lists to ask
-	dirs   map[string]Result      // directory relative to root -> verdict
+	files  map[string][2]*ruleList // directory relative to top -> its files
+	stacks map[string][]*ruleList  // directory relative to top -> lists to ask
+	dirs   map[string]Result       // directory relative to root -> verdict
 	errs   []error
 }
 
@@ -122,7 +129,10 @@ func New(root string, opts ...Option) (*Matcher, error) {
 	if err != nil {
 		return nil, fmt.Errorf("resolving ignore root %s: %w", root, err)
 	}
-	m := &Matcher{root: abs, top: abs, stacks: map[string][]*ruleList{}, dirs: map[string]Result{}}
+	m := &Matcher{
+		root: abs, top: abs, files: map[string][2]*ruleList{},
+		stacks: map[string][]*ruleList{}, dirs: map[string]Result{},
+	}
 	if o.repoSearch {
 		if err := m.findRepository(); err != nil {
 			return nil, err

@@ -175,3 +175,18 @@ func TestUnreadableIgnoreFileIsReported(t *testing.T) {
 	assert.False(t, m.Ignored("sub/x", false))
 	assert.ErrorContains(t, m.Err(), "reading ignore file")
 }
+
+// TestIgnoreFilesReadOnce checks that a Matcher keeps what it read: a
+// change to an ignore file after the first question about its directory
+// does not show, even for paths in directories not yet asked about.
+func TestIgnoreFilesReadOnce(t *testing.T) {
+	root := t.TempDir()
+	buildTree(t, root, tree{".gitignore": "*.log\n", "a/x.log": "", "b/c/y.log": "", "b/c/z.tmp": ""})
+	m, err := New(root)
+	require.NoError(t, err)
+	require.True(t, m.Ignored("a/x.log", false))
+
+	require.NoError(t, os.WriteFile(filepath.Join(root, ".gitignore"), []byte("*.tmp\n"), 0o644))
+	assert.True(t, m.Ignored("b/c/y.log", false))
+	assert.False(t, m.Ignored("b/c/z.tmp", false))
+}

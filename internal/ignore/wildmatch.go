@@ -157,75 +157,28 @@ func starScan(p, text string, ti int, matchSlash, pathname bool) int {
 
 // bracket matches the text byte tc against the bracket expression that
 // starts at p[pi]. It returns wmMatch and the index of the closing ']', or a
-// failure outcome.
+// failure outcome. As in git, the first member may be ']' and an unclosed
+// expression makes the whole pattern fail.
 func bracket(p string, pi int, tc byte, pathname bool) (int, int) {
 	pi++
-	pc := at(p, pi)
-	if pc == '^' {
-		pc = '!'
-	}
-	negated := pc == '!'
-	if negated {
+	negated := false
+	if c := at(p, pi); c == '!' || c == '^' {
+		negated = true
 		pi++
-		pc = at(p, pi)
 	}
 	var prev byte
 	matched := false
-	for {
+	for pc := at(p, pi); ; {
 		if pc == 0 {
 			return wmAbortAll, 0
 		}
-		switch {
-		case pc == '\\':
-			pi++
-			pc = at(p, pi)
-			if pc == 0 {
-				return wmAbortAll, 0
-			}
-			if tc == pc {
-				matched = true
-			}
-		case pc == '-' && prev != 0 && at(p, pi+1) != 0 && p[pi+1] != ']':
-			pi++
-			pc = p[pi]
-			if pc == '\\' {
-				pi++
-				pc = at(p, pi)
-				if pc == 0 {
-					return wmAbortAll, 0
-				}
-			}
-			if tc <= pc && tc >= prev {
-				matched = true
-			}
-			pc = 0 // a range cannot start another range
-		case pc == '[' && at(p, pi+1) == ':':
-			end := strings.IndexByte(p[pi+2:], ']')
-			if end < 0 {
-				return wmAbortAll, 0
-			}
-			name := p[pi+2 : pi+2+end]
-			if !strings.HasSuffix(name, ":") {
-				// Not a "[:name:]" class: the '[' is an ordinary member.
-				if tc == '[' {
-					matched = true
-				}
-				break
-			}
-			in, ok := inClass(strings.TrimSuffix(name, ":"), tc)
-			if !ok {
-				return wmAbortAll, 0
-			}
-			matched = matched || in
-			pi += 2 + end
-			pc = 0
-		case tc == pc:
-			matched = true
+		end, last, hit, ok := member(p, pi, prev, tc)
+		if !ok {
+			return wmAbortAll, 0
 		}
-		prev = pc
-		pi++
-		pc = at(p, pi)
-		if pc == ']' {
+		matched = matched || hit
+		prev, pi = last, end+1
+		if pc = at(p, pi); pc == ']' {
 			break
 		}
 	}
@@ -233,6 +186,55 @@ func bracket(p string, pi int, tc byte, pathname bool) (int, int) {
 		return wmNoMatch, 0
 	}
 	return wmMatch, pi
+}
+
+// member matches tc against the bracket member starting at p[pi]; prev is
+// the byte that may start a range there (0 if none). It returns the index of
+// the member's last byte, the byte that may start a range after it, whether
+// tc is in it, and false for a malformed member.
+func member(p string, pi int, prev, tc byte) (end int, last byte, hit, ok bool) {
+	pc := p[pi]
+	switch {
+	case pc == '\\':
+		pi++
+		if pc = at(p, pi); pc == 0 {
+			return 0, 0, false, false
+		}
+	case pc == '-' && prev != 0 && at(p, pi+1) != 0 && p[pi+1] != ']':
+		return rangeMember(p, pi, prev, tc)
+	case pc == '[' && at(p, pi+1) == ':':
+		return classMember(p, pi, tc)
+	}
+	return pi, pc, tc == pc, true
+}
+
+// rangeMember matches "prev-hi" where p[pi] is the '-'. A range cannot
+// start another range, so it reports 0 as the next range start.
+func rangeMember(p string, pi int, lo, tc byte) (int, byte, bool, bool) {
+	pi++
+	hi := p[pi]
+	if hi == '\\' {
+		pi++
+		if hi = at(p, pi); hi == 0 {
+			return 0, 0, false, false
+		}
+	}
+	return pi, 0, tc >= lo && tc <= hi, true
+}
+
+// classMember matches "[:name:]" at p[pi]. Without the closing ":]" the '['
+// is an ordinary member.
+func classMember(p string, pi int, tc byte) (int, byte, bool, bool) {
+	end := strings.IndexByte(p[pi+2:], ']')
+	if end < 0 {
+		return 0, 0, false, false
+	}
+	name, isClass := strings.CutSuffix(p[pi+2:pi+2+end], ":")
+	if !isClass {
+		return pi, '[', tc == '[', true
+	}
+	in, ok := inClass(name, tc)
+	return pi + 2 + end, 0, in, ok
 }
 
 // inClass reports whether c belongs to the POSIX class name in the C locale;

@@ -3,10 +3,8 @@ package pack
 import (
 	"archive/tar"
 	"context"
-	"errors"
 	"fmt"
 	"io"
-	"os"
 	"path"
 	"path/filepath"
 	"strings"
@@ -43,12 +41,16 @@ const (
 // archive is written from more than one goroutine, one at a time, so w
 // needs no locking but must not assume the caller's goroutine.
 func (m *Manifest) WriteArchive(ctx context.Context, w io.Writer, progress func(Progress)) (int64, error) {
+	o := m.opts
+	if o.blocks == 0 {
+		o = resolveOptions(nil) // a Manifest built by hand rather than by Scan
+	}
 	cw := &countingWriter{w: w}
-	zw, err := pgzip.NewWriterLevel(cw, m.opts.level)
+	zw, err := pgzip.NewWriterLevel(cw, o.level)
 	if err != nil {
 		return 0, fmt.Errorf("starting gzip: %w", err)
 	}
-	if err := zw.SetConcurrency(blockSize, m.opts.blocks); err != nil {
+	if err := zw.SetConcurrency(blockSize, o.blocks); err != nil {
 		return 0, fmt.Errorf("starting gzip: %w", err)
 	}
 	a := &archiver{
@@ -56,13 +58,22 @@ func (m *Manifest) WriteArchive(ctx context.Context, w io.Writer, progress func(
 		done: Progress{TotalFiles: m.Files, TotalBytes: m.TotalBytes},
 	}
 	err = a.writeAll(ctx, m.Entries)
-
-	// Close both layers even after a failure, which lets pgzip's goroutines end.
-	err = errors.Join(err, a.tw.Close())
-	if zerr := zw.Close(); err == nil && zerr != nil {
-		err = fmt.Errorf("compressing archive: %w", zerr)
+	if err == nil {
+		err = a.tw.Close()
 	}
-	return cw.n.Load(), err
+
+	// After a failure, still close pgzip so its goroutines end, but drop
+	// its last blocks and trailer: w must never hold a complete archive
+	// that is not the one described.
+	if err != nil {
+		cw.discard.Store(true)
+		_ = zw.Close()
+		return cw.n.Load(), err
+	}
+	if err := zw.Close(); err != nil {
+		return cw.n.Load(), fmt.Errorf("compressing archive: %w", err)
+	}
+	return cw.n.Load(), nil
 }
 
 // archiver writes entries into a tar stream.
@@ -94,14 +105,11 @@ func (a *archiver) write(e *Entry) error {
 	if e.Type != TypeFile {
 		return a.writeHeader(hdr)
 	}
-	f, err := os.Open(filepath.Join(a.root, filepath.FromSlash(e.Path)))
+	f, err := openContent(filepath.Join(a.root, filepath.FromSlash(e.Path)))
 	if err != nil {
 		return fmt.Errorf("opening %s: %w", e.Path, err)
 	}
 	defer f.Close()
-	if err := sameFile(f, e); err != nil {
-		return err
-	}
 	if err := a.writeHeader(hdr); err != nil {
 		return err
 	}
@@ -121,7 +129,7 @@ func (a *archiver) writeHeader(hdr *tar.Header) error {
 }
 
 // copy writes exactly e.Size bytes of f, reporting progress on the way.
-func (a *archiver) copy(f *os.File, e *Entry) error {
+func (a *archiver) copy(f *rawFile, e *Entry) error {
 	var sinceReport int64
 	for left := e.Size; left > 0; {
 		n, err := f.Read(a.buf[:min(left, int64(len(a.buf)))])
@@ -152,14 +160,15 @@ func (a *archiver) report() {
 	}
 }
 
-// sameFile checks that the open file still has the stat data it had when
-// it was hashed, so the archive matches the manifest's hash.
-func sameFile(f *os.File, e *Entry) error {
-	fi, err := f.Stat()
+// sameFile checks, after its content was copied, that the open file still
+// has the stat data it had when it was hashed, so the archive matches the
+// manifest's hash. Any write since then changed its modification time.
+func sameFile(f *rawFile, e *Entry) error {
+	st, err := f.stat()
 	if err != nil {
 		return fmt.Errorf("reading %s: %w", e.Path, err)
 	}
-	if statOf(fi) != e.st {
+	if st != e.st {
 		return fmt.Errorf("reading %s: %w", e.Path, ErrChanged)
 	}
 	return nil
@@ -212,13 +221,18 @@ func safeLink(p, link string) bool {
 	return target != ".." && !strings.HasPrefix(target, "../")
 }
 
-// countingWriter counts the bytes pgzip writes, from its own goroutine.
+// countingWriter counts the bytes pgzip writes, from its own goroutine,
+// and drops them once discard is set.
 type countingWriter struct {
-	w io.Writer
-	n atomic.Int64
+	w       io.Writer
+	n       atomic.Int64
+	discard atomic.Bool
 }
 
 func (c *countingWriter) Write(p []byte) (int, error) {
+	if c.discard.Load() {
+		return len(p), nil
+	}
 	n, err := c.w.Write(p)
 	c.n.Add(int64(n))
 	return n, err

@@ -3,6 +3,7 @@ package pack
 import (
 	"archive/tar"
 	"bytes"
+	"compress/gzip"
 	"context"
 	"errors"
 	"io"
@@ -29,6 +30,7 @@ var sampleTree = tree{
 	strings.Repeat("n", 120):   "a long name needs a PAX or GNU header",
 	"ünïcode/ファイル.txt":         "utf-8 names",
 	"spaces and\ttabs/x y.txt": "odd names",
+	"not-utf8-\xff.txt":        "a name that is not UTF-8",
 }
 
 // TestArchiveReadsBackClean reads the archive with archive/tar: every name
@@ -162,11 +164,13 @@ func TestWriteArchiveDetectsChange(t *testing.T) {
 			buildTree(t, root, sampleTree)
 			m := scan(t, root, testOpts(t)...)
 			require.NoError(t, tt.change(filepath.Join(root, "train.py")))
-			_, err := m.WriteArchive(context.Background(), io.Discard, nil)
+			var out bytes.Buffer
+			_, err := m.WriteArchive(context.Background(), &out, nil)
 			require.Error(t, err)
 			if tt.name != "removed" {
 				assert.True(t, errors.Is(err, ErrChanged), "got %v", err)
 			}
+			assert.Error(t, readAll(out.Bytes()), "what was written must not read as a whole archive")
 		})
 	}
 }
@@ -187,7 +191,7 @@ func TestWriteArchiveRefusesUnsafeEntries(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			m := &Manifest{Root: t.TempDir(), Entries: []Entry{tt.entry}, opts: resolveOptions(testOpts(t))}
+			m := &Manifest{Root: t.TempDir(), Entries: []Entry{tt.entry}}
 			_, err := m.WriteArchive(context.Background(), io.Discard, nil)
 			assert.ErrorContains(t, err, "refusing archive entry")
 		})
@@ -246,5 +250,32 @@ func TestRelativeLink(t *testing.T) {
 		t.Run(tt.dir+"->"+tt.target, func(t *testing.T) {
 			assert.Equal(t, tt.want, relativeLink(tt.dir, tt.target))
 		})
+	}
+}
+
+func TestWriteArchiveOfHandBuiltManifest(t *testing.T) {
+	m := &Manifest{Root: t.TempDir(), Entries: []Entry{{Path: "out", Type: TypeDir, Mode: 0o755}}}
+	got := readArchive(t, archive(t, m))
+	require.Len(t, got, 1)
+	assert.Equal(t, "out/", got[0].hdr.Name)
+}
+
+// readAll reads a gzip'd tar stream to its end and returns the first error.
+func readAll(b []byte) error {
+	zr, err := gzip.NewReader(bytes.NewReader(b))
+	if err != nil {
+		return err
+	}
+	tr := tar.NewReader(zr)
+	for {
+		if _, err := tr.Next(); err == io.EOF {
+			_, err = io.Copy(io.Discard, zr)
+			return err
+		} else if err != nil {
+			return err
+		}
+		if _, err := io.Copy(io.Discard, tr); err != nil {
+			return err
+		}
 	}
 }

@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
 	"sort"
 	"strconv"
@@ -98,42 +97,50 @@ func feed(ctx context.Context, jobs chan<- int, todo []int) {
 // again a few times before Scan gives up on it.
 func (m *Manifest) hashEntry(e *Entry, buf []byte) error {
 	abs := filepath.Join(m.Root, filepath.FromSlash(e.Path))
+	want := e.st
 	for range 3 {
-		sum, st, stable, err := hashFile(abs, buf)
+		sum, st, err := hashFile(abs, want.size, buf)
 		if err != nil {
 			return fmt.Errorf("hashing %s: %w", abs, err)
 		}
-		if stable {
+		if st == want {
 			e.Hash, e.st, e.Size = hex.EncodeToString(sum), st, st.size
 			return nil
 		}
+		want = st
 	}
 	return fmt.Errorf("hashing %s: %w", abs, ErrChanged)
 }
 
-// hashFile returns the SHA-256 of a file's content and its stat data, and
-// whether the stat data was the same before and after reading.
-func hashFile(abs string, buf []byte) ([]byte, fileStat, bool, error) {
-	f, err := os.Open(abs)
+// hashFile hashes the first size bytes of a file and returns the hash and
+// the file's stat data after reading. The caller compares that with the
+// stat data it expected (from the walk or a previous attempt): equal means
+// the bytes read are the content described, since any write in between
+// changes the modification time and a file of another length shows another
+// size. Not reading to the end saves a system call per file.
+func hashFile(abs string, size int64, buf []byte) ([]byte, fileStat, error) {
+	f, err := openContent(abs)
 	if err != nil {
-		return nil, fileStat{}, false, err
+		return nil, fileStat{}, err
 	}
 	defer f.Close()
-	before, err := f.Stat()
-	if err != nil {
-		return nil, fileStat{}, false, err
-	}
 	h := sha256.New()
-	n, err := io.CopyBuffer(h, f, buf)
-	if err != nil {
-		return nil, fileStat{}, false, err
+	for left := size; left > 0; {
+		k, err := f.Read(buf[:min(int64(len(buf)), left)])
+		h.Write(buf[:k])
+		left -= int64(k)
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, fileStat{}, err
+		}
 	}
-	after, err := f.Stat()
+	st, err := f.stat()
 	if err != nil {
-		return nil, fileStat{}, false, err
+		return nil, fileStat{}, err
 	}
-	st := statOf(after)
-	return h.Sum(nil), st, st == statOf(before) && n == st.size, nil
+	return h.Sum(nil), st, nil
 }
 
 // manifestHash hashes the sorted entries: kind, mode, size, content hash or

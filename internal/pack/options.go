@@ -9,6 +9,11 @@ import (
 	"github.com/klauspost/compress/flate"
 )
 
+// defaultLevel is spelled out because klauspost/compress maps
+// DefaultCompression to its level 5, which comes out 5-8% larger than gzip -6
+// on source code; level 6 stays within about 4% at a small cost in speed.
+const defaultLevel = 6
+
 // Option configures Scan and the archive its Manifest writes.
 type Option func(*options)
 
@@ -71,7 +76,7 @@ func WithConcurrency(n int) Option {
 func resolveOptions(opts []Option) options {
 	o := options{
 		secrets: defaultSecretPatterns,
-		level:   flate.DefaultCompression,
+		level:   defaultLevel,
 		workers: max(2, runtime.GOMAXPROCS(0)),
 		blocks:  max(2, runtime.GOMAXPROCS(0)),
 		now:     time.Now,
@@ -83,7 +88,7 @@ func resolveOptions(opts []Option) options {
 		opt(&o)
 	}
 	if o.level < flate.BestSpeed || o.level > flate.BestCompression {
-		o.level = flate.DefaultCompression
+		o.level = defaultLevel
 	}
 	return o
 }

@@ -55,8 +55,10 @@ type Entry struct {
 }
 
 // Manifest lists what Scan found. Its Entries are sorted by Path and its
-// Hash identifies their names, kinds, modes and contents. A Manifest is not
-// safe for concurrent WriteArchive calls.
+// Hash identifies their names, kinds, modes and contents (not times or
+// owners), so equal hashes mean equal archives. WriteArchive may be called
+// any number of times, also concurrently, as long as nobody changes the
+// Manifest meanwhile.
 type Manifest struct {
 	Root       string  // absolute directory, symbolic links resolved
 	Entries    []Entry // sorted by Path
@@ -68,22 +70,29 @@ type Manifest struct {
 	opts options
 }
 
-// Scan walks root and returns what its archive would hold. It reads every
-// file whose contents the stat cache does not vouch for, so its first run
-// on a tree costs a full read; later runs on an unchanged tree only stat.
+// Scan walks root and returns what its archive would hold, without building
+// the archive: use it for dry runs and to decide whether an upload is needed.
+//
+// It hashes every file whose content the stat cache does not vouch for, so
+// its first run on a tree reads everything, while later runs on an unchanged
+// tree only list directories and stat files. A file that cannot be read, or
+// an ignore file that cannot be read, fails the Scan: shipping a tree with a
+// hole in it, or with files an unread .gitignore meant to leave out, would
+// be worse. Paths left out as secrets or unsafe links are in Skipped; tell
+// the user about them.
 func Scan(ctx context.Context, root string, opts ...Option) (*Manifest, error) {
 	o := resolveOptions(opts)
-	real, err := resolveRoot(root)
+	dir, err := resolveRoot(root)
 	if err != nil {
 		return nil, err
 	}
-	m, err := ignore.New(real, ignore.WithDefaults(o.secrets...))
+	m, err := ignore.New(dir, ignore.WithDefaults(o.secrets...))
 	if err != nil {
 		return nil, fmt.Errorf("reading ignore rules of %s: %w", root, err)
 	}
 
 	// Walk, then settle links, whose fate depends on what else is kept.
-	w := &walker{ctx: ctx, root: real, matcher: m}
+	w := &walker{ctx: ctx, root: dir, matcher: m}
 	if err := w.walk(""); err != nil {
 		return nil, err
 	}
@@ -93,7 +102,7 @@ func Scan(ctx context.Context, root string, opts ...Option) (*Manifest, error) {
 	sortEntries(w.entries)
 	entries, skipped := settleLinks(w.entries, w.links, w.skipped)
 
-	man := &Manifest{Root: real, Entries: entries, Skipped: skipped, opts: o}
+	man := &Manifest{Root: dir, Entries: entries, Skipped: skipped, opts: o}
 	if err := man.hashFiles(ctx); err != nil {
 		return nil, err
 	}
@@ -108,18 +117,18 @@ func resolveRoot(root string) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("resolving code directory %s: %w", root, err)
 	}
-	real, err := filepath.EvalSymlinks(abs)
+	dir, err := filepath.EvalSymlinks(abs)
 	if err != nil {
 		return "", fmt.Errorf("resolving code directory %s: %w", root, err)
 	}
-	fi, err := os.Stat(real)
+	fi, err := os.Stat(dir)
 	if err != nil {
 		return "", fmt.Errorf("reading code directory %s: %w", root, err)
 	}
 	if !fi.IsDir() {
 		return "", fmt.Errorf("code directory %s is not a directory", root)
 	}
-	return real, nil
+	return dir, nil
 }
 
 // summarize fills the totals and the manifest hash.

@@ -8,7 +8,6 @@ import (
 	"path"
 	"path/filepath"
 	"strings"
-	"syscall"
 
 	"github.com/runctl/runctl/internal/ignore"
 )
@@ -19,15 +18,6 @@ type fileStat struct {
 	size, mtime, ctime int64
 	ino, dev           uint64
 	mode               uint32
-}
-
-func statOf(fi fs.FileInfo) fileStat {
-	st := fileStat{size: fi.Size(), mtime: fi.ModTime().UnixNano(), mode: uint32(fi.Mode())}
-	if sys, ok := fi.Sys().(*syscall.Stat_t); ok {
-		st.ctime = sys.Ctim.Sec*1e9 + sys.Ctim.Nsec
-		st.ino, st.dev = sys.Ino, uint64(sys.Dev)
-	}
-	return st
 }
 
 // walker collects entries below root. It never enters an ignored directory,

@@ -9,10 +9,10 @@ cd "$dir/code" || exit 1
 put() { printf '%s\n' "$2" >"$dir/$1.tmp" && mv "$dir/$1.tmp" "$dir/$1"; }
 
 put pid $$
-put started_at "$(date +%s)"
+put started_at "$(date +%s%3N)"
 put status running
 
-(while :; do put heartbeat "$(date +%s)"; sleep 10; done) &
+(while :; do put heartbeat "$(date +%s%3N)"; sleep 10; done) &
 heartbeat=$!
 
 # finish records the end; the exit code goes last, as the sign that the
@@ -20,7 +20,7 @@ heartbeat=$!
 finish() {
 	kill "$heartbeat" 2>/dev/null
 	wait "$heartbeat" 2>/dev/null
-	put finished_at "$(date +%s)"
+	put finished_at "$(date +%s%3N)"
 	if [ -f "$dir/interrupted" ]; then put status interrupted; else put status exited; fi
 	put exit_code "$1"
 	exit 0

@@ -149,7 +149,9 @@ func PollCommand(jobID string, offset int64, max int) string {
 	w("size=$(stat -c %%s \"$dir/log\" 2>/dev/null || echo 0)")
 	w("echo \"size $size\"")
 	w("num() { v=$(cat \"$dir/$1\" 2>/dev/null); echo \"${v:-0}\"; }")
-	w("echo \"times $(num started_at) $(num finished_at) $(num heartbeat) $(date +%%s)\"")
+	w("echo \"times $(num started_at) $(num finished_at) $(num heartbeat) $(date +%%s%%3N)\"")
+	w("echo \"script $(base64 -w0 <\"$dir/script\" 2>/dev/null)\"")
+	w("echo \"args $(base64 -w0 <\"$dir/args\" 2>/dev/null)\"")
 	w("pid=$(num pid); runner=none")
 	w("[ \"$pid\" -gt 0 ] && { runner=dead; kill -0 \"$pid\" 2>/dev/null && runner=alive; }")
 	w("echo \"runner $runner\"")
@@ -174,6 +176,8 @@ type Status struct {
 	Now         time.Time // the instance's clock
 	Interrupted string    // the interruption notice, if one came
 	Runner      string    // the job runner's process: "none" yet, "alive" or "dead"
+	Script      string    // the script the job runs
+	Args        []string  // its arguments
 	Offset      int64
 	Chunk       []byte
 }
@@ -203,6 +207,12 @@ func ParsePoll(out string) (Status, error) {
 		switch key {
 		case "runner":
 			st.Runner = val
+		case "script":
+			var b []byte
+			b, err = base64.StdEncoding.DecodeString(val)
+			st.Script = string(b)
+		case "args":
+			st.Args, err = decodeArgs(val)
 		case "job":
 			st.JobID = val
 		case "status":
@@ -247,16 +257,38 @@ func ParsePoll(out string) (Status, error) {
 	return st, nil
 }
 
+// decodeArgs reads the job's args file as the poll sends it: base64 of
+// lines that are each an argument in base64.
+func decodeArgs(val string) ([]string, error) {
+	file, err := base64.StdEncoding.DecodeString(val)
+	if err != nil {
+		return nil, err
+	}
+	var args []string
+	for _, line := range strings.Split(strings.TrimSuffix(string(file), "\n"), "\n") {
+		if line == "" {
+			continue
+		}
+		a, err := base64.StdEncoding.DecodeString(line)
+		if err != nil {
+			return nil, err
+		}
+		args = append(args, string(a))
+	}
+	return args, nil
+}
+
+// parseTimes reads the job's times, in milliseconds since the epoch.
 func parseTimes(val string, st *Status) error {
 	var started, finished, beat, now int64
 	if _, err := fmt.Sscanf(val, "%d %d %d %d", &started, &finished, &beat, &now); err != nil {
 		return err
 	}
-	unix := func(s int64) time.Time {
-		if s == 0 {
+	unix := func(ms int64) time.Time {
+		if ms == 0 {
 			return time.Time{}
 		}
-		return time.Unix(s, 0)
+		return time.UnixMilli(ms)
 	}
 	st.StartedAt, st.FinishedAt, st.Heartbeat, st.Now = unix(started), unix(finished), unix(beat), unix(now)
 	return nil

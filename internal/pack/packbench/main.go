@@ -1,7 +1,7 @@
 // Command packbench measures package pack on real or synthetic trees, for
 // bench scripts:
 //
-//	packbench gen small|large|ml DIR   write a synthetic tree (-size sets bytes)
+//	packbench gen small|soup|large|ml DIR   write a synthetic tree (see package synth)
 //	packbench pack DIR                 Scan and WriteArchive to a byte counter;
 //	                                   prints time, bytes and peak RSS
 //	packbench rehash DIR               Scan twice, print the second (cached) time
@@ -15,7 +15,6 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"syscall"
 	"time"
 
 	"github.com/runctl/runctl/internal/pack"
@@ -35,12 +34,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	size := fs.Int64("size", 1<<30, "bytes of large content for gen large and gen ml")
 	files := fs.Int("files", 10000, "small files for gen small and gen ml")
 	level := fs.Int("level", 6, "gzip level")
+	rounds := fs.Int("rounds", 3, "rounds of compare; the best time of each side counts")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
 	rest := fs.Args()
 	if len(rest) < 2 {
-		fmt.Fprintln(stderr, "usage: packbench [flags] gen small|large|ml DIR | pack DIR | rehash DIR | compare DIR")
+		fmt.Fprintln(stderr, "usage: packbench [flags] gen small|soup|large|ml DIR | pack DIR | rehash DIR | compare DIR")
 		return 2
 	}
 	var err error
@@ -53,7 +53,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = rehash(ctx, rest[1], stdout)
 	case "compare":
 		var c pack.TarComparison
-		if c, err = pack.CompareTar(ctx, rest[1], pack.WithLevel(*level)); err == nil {
+		if c, err = pack.CompareTar(ctx, rest[1], *rounds, pack.WithLevel(*level)); err == nil {
 			fmt.Fprintln(stdout, c)
 		}
 	default:
@@ -74,7 +74,9 @@ func gen(args []string, files int, size int64, stdout io.Writer) error {
 	var err error
 	switch args[0] {
 	case "small":
-		st, err = synth.SmallFiles(args[1], files, 1)
+		st, err = synth.SmallFiles(args[1], files, synth.GoSource, 1)
+	case "soup":
+		st, err = synth.SmallFiles(args[1], files, synth.TokenSoup, 1)
 	case "large":
 		st, err = synth.LargeFiles(args[1], 2, 2, size/4, 1)
 	case "ml":
@@ -125,13 +127,4 @@ func rehash(ctx context.Context, dir string, stdout io.Writer) error {
 	}
 	fmt.Fprintf(stdout, "files=%d rehash=%v hash=%s\n", m.Files, time.Since(start).Round(time.Microsecond), m.Hash)
 	return nil
-}
-
-// peakRSS returns the process's peak resident set size in MiB.
-func peakRSS() float64 {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return -1
-	}
-	return float64(ru.Maxrss) / 1024 // Linux reports KiB
 }

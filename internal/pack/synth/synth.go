@@ -6,12 +6,17 @@ package synth
 
 import (
 	"bufio"
+	"bytes"
 	"fmt"
 	"io"
+	"io/fs"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
+	"strings"
+	"sync"
 )
 
 // Stats says what a generator wrote.
@@ -22,10 +27,24 @@ type Stats struct {
 
 func (s *Stats) add(o Stats) { s.Files += o.Files; s.Bytes += o.Bytes }
 
-// SmallFiles writes n source-like text files of 1 to 8 KiB under dir,
-// spread over nested package directories, a few of them executable.
-func SmallFiles(dir string, n int, seed uint64) (Stats, error) {
+// Text chooses the content of SmallFiles.
+type Text int
+
+const (
+	// GoSource slices the Go standard library's sources into files: real
+	// code, as compressible as code usually is. Without a GOROOT it falls
+	// back to TokenSoup.
+	GoSource Text = iota
+	// TokenSoup strings random tokens from a small vocabulary into lines.
+	// Its many short matches are a worst case for fast gzip levels.
+	TokenSoup
+)
+
+// SmallFiles writes n files of 1 to 8 KiB under dir, spread over nested
+// package directories, a few of them executable.
+func SmallFiles(dir string, n int, text Text, seed uint64) (Stats, error) {
 	r := rand.New(rand.NewPCG(seed, 1))
+	corpus := goCorpus()
 	var st Stats
 	for i := range n {
 		pkg := filepath.Join(dir, "src", fmt.Sprintf("pkg%02d", i%40), fmt.Sprintf("mod%02d", (i/40)%25))
@@ -35,14 +54,44 @@ func SmallFiles(dir string, n int, seed uint64) (Stats, error) {
 		if i%97 == 0 {
 			mode = 0o755
 		}
-		if err := writeFile(name, mode, size, func(w io.Writer, size int64) error {
-			return sourceText(w, r, size)
-		}); err != nil {
+		fill := func(w io.Writer, size int64) error { return sourceText(w, r, size) }
+		if text == GoSource && len(corpus) > 1<<20 {
+			off := r.Int64N(int64(len(corpus)) - size)
+			fill = func(w io.Writer, size int64) error { _, err := w.Write(corpus[off : off+size]); return err }
+		}
+		if err := writeFile(name, mode, size, fill); err != nil {
 			return st, err
 		}
 		st.add(Stats{Files: 1, Bytes: size})
 	}
 	return st, nil
+}
+
+var (
+	corpusOnce sync.Once
+	corpus     []byte
+)
+
+// goCorpus returns up to 16 MiB of the Go standard library's .go files,
+// read in a fixed order, or nil when GOROOT has no sources.
+func goCorpus() []byte {
+	corpusOnce.Do(func() {
+		var buf bytes.Buffer
+		src := filepath.Join(runtime.GOROOT(), "src")
+		_ = filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
+			if err != nil || buf.Len() >= 16<<20 {
+				return filepath.SkipDir
+			}
+			if !d.IsDir() && strings.HasSuffix(p, ".go") {
+				if b, err := os.ReadFile(p); err == nil {
+					buf.Write(b)
+				}
+			}
+			return nil
+		})
+		corpus = bytes.Clone(buf.Bytes()) // drop the spare capacity
+	})
+	return corpus
 }
 
 // LargeFiles writes random (incompressible) and numeric-text (compressible)
@@ -72,7 +121,7 @@ func LargeFiles(dir string, random, compressible int, size int64, seed uint64) (
 // plus a .git directory, a data/ directory and checkpoints that .gitignore
 // leaves out, dataBytes in all. It returns what is shipped and what is not.
 func MLRepo(dir string, codeFiles int, dataBytes int64, seed uint64) (shipped, ignored Stats, err error) {
-	if shipped, err = SmallFiles(dir, codeFiles, seed); err != nil {
+	if shipped, err = SmallFiles(dir, codeFiles, GoSource, seed); err != nil {
 		return shipped, ignored, err
 	}
 	gitignore := "data/\n*.ckpt\n__pycache__/\n.venv/\nwandb/\n"
