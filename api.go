@@ -55,6 +55,8 @@ type S3API interface {
 		optFns ...func(*s3.Options)) (*s3.PutObjectOutput, error)
 	ListBuckets(ctx context.Context, in *s3.ListBucketsInput,
 		optFns ...func(*s3.Options)) (*s3.ListBucketsOutput, error)
+	ListObjectsV2(ctx context.Context, in *s3.ListObjectsV2Input,
+		optFns ...func(*s3.Options)) (*s3.ListObjectsV2Output, error)
 	CreateBucket(ctx context.Context, in *s3.CreateBucketInput,
 		optFns ...func(*s3.Options)) (*s3.CreateBucketOutput, error)
 	PutPublicAccessBlock(ctx context.Context, in *s3.PutPublicAccessBlockInput,
@@ -71,6 +73,8 @@ type S3API interface {
 // the presigner from it.
 type S3PresignAPI interface {
 	PresignGetObject(ctx context.Context, in *s3.GetObjectInput,
+		optFns ...func(*s3.PresignOptions)) (*v4.PresignedHTTPRequest, error)
+	PresignPutObject(ctx context.Context, in *s3.PutObjectInput,
 		optFns ...func(*s3.PresignOptions)) (*v4.PresignedHTTPRequest, error)
 }
 

@@ -25,6 +25,7 @@ const (
 	PhaseStart       Phase = "start"
 	PhaseFollow      Phase = "follow"
 	PhaseTerminate   Phase = "terminate"
+	PhaseOutputs     Phase = "outputs"
 	PhaseSetup       Phase = "setup"
 )
 
@@ -133,6 +134,14 @@ type PreflightChecked struct {
 	Checks []Check
 }
 
+// OutputsUploaded reports a job's outputs stored in S3.
+type OutputsUploaded struct {
+	InstanceID string
+	JobID      string
+	URI        string
+	Bytes      int64
+}
+
 // InstanceTerminated reports that AWS says an instance is terminated, or is
 // shutting down past the wait limit when Final is false.
 type InstanceTerminated struct {
@@ -156,6 +165,7 @@ func (JobStarted) event()           {}
 func (JobFinished) event()          {}
 func (InstanceTerminated) event()   {}
 func (PreflightChecked) event()     {}
+func (OutputsUploaded) event()      {}
 
 // emit delivers e to the caller's handler.
 func (c *Client) emit(ctx context.Context, e Event) { c.opts.handler(ctx, e) }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -22,6 +23,7 @@ import (
 	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
 	"github.com/aws/aws-sdk-go-v2/service/pricing"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
 	"github.com/aws/smithy-go"
@@ -649,6 +651,35 @@ func (f *fileS3) PresignGetObject(_ context.Context, in *s3.GetObjectInput,
 	_ ...func(*s3.PresignOptions)) (*v4.PresignedHTTPRequest, error) {
 	u := "file://" + f.path(aws.ToString(in.Bucket), aws.ToString(in.Key)) + "#" + fakeSignature
 	return &v4.PresignedHTTPRequest{URL: u, Method: "GET"}, nil
+}
+
+// PresignPutObject returns a file:// URL too: curl -T writes the file.
+func (f *fileS3) PresignPutObject(_ context.Context, in *s3.PutObjectInput,
+	_ ...func(*s3.PresignOptions)) (*v4.PresignedHTTPRequest, error) {
+	p := f.path(aws.ToString(in.Bucket), aws.ToString(in.Key))
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		return nil, err
+	}
+	return &v4.PresignedHTTPRequest{URL: "file://" + p, Method: "PUT"}, nil
+}
+
+// ListObjectsV2 lists the files stored under the prefix.
+func (f *fileS3) ListObjectsV2(_ context.Context, in *s3.ListObjectsV2Input,
+	_ ...func(*s3.Options)) (*s3.ListObjectsV2Output, error) {
+	root := filepath.Join(f.dir, aws.ToString(in.Bucket))
+	var out []s3types.Object
+	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		key, _ := filepath.Rel(root, p)
+		key = filepath.ToSlash(key)
+		if strings.HasPrefix(key, aws.ToString(in.Prefix)) {
+			out = append(out, s3types.Object{Key: aws.String(key)})
+		}
+		return nil
+	})
+	return &s3.ListObjectsV2Output{Contents: out}, err
 }
 
 // fakeSignature stands for the secret part of a presigned URL.

@@ -1,7 +1,9 @@
 package runctl_test
 
 import (
+	"archive/tar"
 	"bytes"
+	"compress/gzip"
 	"context"
 	"fmt"
 	"os"
@@ -14,6 +16,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -366,4 +369,44 @@ func TestSandboxWatchdogEndsTheInstance(t *testing.T) {
 			assert.Contains(t, got.StateReason, "InstanceInitiatedShutdown")
 		})
 	}
+}
+
+func TestSandboxDataInAndOutputsOutThroughPresignedURLs(t *testing.T) {
+	env := startSandbox(t, "")
+	ctx := context.Background()
+	cfg := aws.Config{Region: env.srv.Region(), Credentials: credentials.NewStaticCredentialsProvider("test", "test", "")}
+	raw := s3.NewFromConfig(cfg, func(o *s3.Options) {
+		o.BaseEndpoint, o.UsePathStyle = aws.String(env.srv.URL()), true
+	})
+	_, err := raw.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(sandbox.DefaultBucket),
+		Key: aws.String("datasets/tiny/rows.csv"), Body: strings.NewReader("a,b\n1,2\n")})
+	require.NoError(t, err)
+
+	inst, err := env.c.CreateInstance(ctx, "t3.micro")
+	require.NoError(t, err)
+	dir := codeDir(t, map[string]string{"train.sh": "wc -l < \"$RUNCTL_DATA_DIR/rows.csv\"\n" +
+		"echo weights > \"$RUNCTL_OUTPUT_DIR/checkpoint.txt\"\n"})
+	res, err := env.c.Train(ctx, inst.ID, "train.sh", runctl.WithCodeDir(dir),
+		runctl.WithDataS3("s3://"+sandbox.DefaultBucket+"/datasets/tiny"),
+		runctl.WithOutputS3("s3://"+sandbox.DefaultBucket+"/results"))
+	require.NoError(t, err, env.ev.output())
+	assert.Contains(t, env.ev.output(), "2\n")
+
+	key := "results/" + res.Job.ID + "/outputs.tar.gz"
+	assert.Equal(t, "s3://"+sandbox.DefaultBucket+"/"+key, res.OutputURI)
+	obj, err := raw.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(sandbox.DefaultBucket), Key: aws.String(key)})
+	require.NoError(t, err)
+	defer obj.Body.Close()
+	zr, err := gzip.NewReader(obj.Body)
+	require.NoError(t, err)
+	tr := tar.NewReader(zr)
+	found := false
+	for {
+		h, err := tr.Next()
+		if err != nil {
+			break
+		}
+		found = found || strings.HasSuffix(h.Name, "checkpoint.txt")
+	}
+	assert.True(t, found, "the checkpoint is in the uploaded outputs")
 }

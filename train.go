@@ -27,6 +27,8 @@ type trainOptions struct {
 	clientTimeout time.Duration
 	startTimeout  time.Duration
 	tailLines     int
+	dataS3        string
+	outputS3      string
 }
 
 func defaultTrainOptions() trainOptions {
@@ -103,6 +105,10 @@ type Result struct {
 	OnDemandCost float64
 	Interrupted  bool
 	Notice       string // the spot interruption notice, when Interrupted
+	// OutputS3 is where the job's outputs go when it ends, and OutputURI
+	// the object they were uploaded to, once they were.
+	OutputS3  string
+	OutputURI string
 }
 
 // JobError reports a job whose script exited with a non-zero code. Tail
@@ -176,9 +182,16 @@ func (c *Client) Train(
 		}
 	}
 
-	job := remote.Job{ID: o.jobID, Script: script, Args: o.args, Env: o.env, ClientTimeout: o.clientTimeout}
+	job := remote.Job{ID: o.jobID, Script: script, Args: o.args, Env: o.env, ClientTimeout: o.clientTimeout,
+		OutputS3: o.outputS3}
 	if !o.noSync {
 		if err := c.shipCode(ctx, inst.ID, o.codeDir, script, &job); err != nil {
+			return nil, &PhaseError{Phase: PhaseSync, InstanceID: inst.ID, Err: err}
+		}
+	}
+	if o.dataS3 != "" {
+		uri, _ := ParseS3URI(o.dataS3)
+		if err := c.prepareData(ctx, uri, &job); err != nil {
 			return nil, &PhaseError{Phase: PhaseSync, InstanceID: inst.ID, Err: err}
 		}
 	}
@@ -187,7 +200,7 @@ func (c *Client) Train(
 		return nil, err
 	}
 	res := &Result{Job: Job{ID: job.ID, InstanceID: inst.ID, Script: script, Args: o.args,
-		CodeHash: job.CodeHash}, ExitCode: -1}
+		CodeHash: job.CodeHash}, ExitCode: -1, OutputS3: o.outputS3}
 	if o.detach {
 		return res, nil
 	}
@@ -209,6 +222,14 @@ func validateTrain(script string, o *trainOptions) error {
 			Fix: "use letters, digits, '.', '_' and '-', and not the word latest"}
 	case o.clientTimeout < 0:
 		return &ConfigError{Problem: "the client timeout is negative", Fix: "pass a duration such as 10m"}
+	}
+	for _, uri := range []string{o.dataS3, o.outputS3} {
+		if uri == "" {
+			continue
+		}
+		if _, err := ParseS3URI(uri); err != nil {
+			return err
+		}
 	}
 	for k := range o.env {
 		if !envNameRE.MatchString(k) {
@@ -319,6 +340,9 @@ func (c *Client) follow(ctx context.Context, inst *Instance, res *Result, tailLi
 		err = &PhaseError{Phase: PhaseFollow, InstanceID: inst.ID, Err: err}
 	}
 	c.emit(ctx, PhaseFinished{Phase: PhaseFollow, InstanceID: inst.ID, Err: err})
+	if res.OutputS3 != "" && res.ExitCode >= 0 && ctx.Err() == nil {
+		err = errors.Join(err, c.uploadOutputs(ctx, inst, res, res.OutputS3))
+	}
 	if res.ExitCode >= 0 || res.Interrupted {
 		c.emit(ctx, JobFinished{Result: *res})
 	}
@@ -378,11 +402,12 @@ func (f *follower) run(ctx context.Context) error {
 			return &PhaseError{Phase: PhaseFollow, InstanceID: f.inst.ID, Err: errRunnerLost}
 		}
 
-		// While output flows, read the next chunk at once.
+		// While output flows, read the next chunk at once; after a spot
+		// notice, the instance has minutes left, so keep close.
 		switch {
 		case len(st.Chunk) == remote.MaxChunk:
 			continue
-		case len(st.Chunk) > 0:
+		case len(st.Chunk) > 0 || st.Interrupted != "":
 			interval = c.opts.pollMin
 		default:
 			interval = min(interval*3/2, c.opts.followMax)
@@ -428,6 +453,9 @@ func (f *follower) record(st remote.Status) {
 	}
 	if r.Job.Script == "" {
 		r.Job.Script, r.Job.Args = st.Script, st.Args
+	}
+	if r.OutputS3 == "" {
+		r.OutputS3 = st.OutputS3
 	}
 	end := st.FinishedAt
 	if end.IsZero() {

@@ -89,11 +89,16 @@ type trainFlags struct {
 	wait     bool
 	jobID    string
 	dryRun   bool
+	dataS3   string
+	outputS3 string
 }
 
 func (f *trainFlags) register(fs *pflag.FlagSet, withWait bool) {
 	fs.BoolVar(&f.syncCode, "sync-code", true, "ship the code directory (false: reuse the code shipped last)")
 	fs.StringVar(&f.codeDir, "code-dir", ".", "the directory to ship; SCRIPT is relative to it")
+	fs.StringVar(&f.dataS3, "data-s3", "", "fetch s3://bucket/prefix into $RUNCTL_DATA_DIR before the script starts")
+	fs.StringVar(&f.outputS3, "output-s3", "",
+		"upload $RUNCTL_OUTPUT_DIR to s3://bucket/prefix/JOB-ID/outputs.tar.gz when the job ends")
 	fs.StringVar(&f.jobID, "job-id", "", "name the job (default: generated)")
 	fs.BoolVar(&f.dryRun, "dry-run", false, "list what would be shipped, with sizes, and stop")
 	if withWait {
@@ -108,6 +113,12 @@ func (f *trainFlags) options(args []string) []runctl.TrainOption {
 	}
 	if f.jobID != "" {
 		opts = append(opts, runctl.WithJobID(f.jobID))
+	}
+	if f.dataS3 != "" {
+		opts = append(opts, runctl.WithDataS3(f.dataS3))
+	}
+	if f.outputS3 != "" {
+		opts = append(opts, runctl.WithOutputS3(f.outputS3))
 	}
 	return opts
 }

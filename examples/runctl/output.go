@@ -54,13 +54,14 @@ type resultView struct {
 	StartedAt      string   `json:"started_at,omitempty"`
 	FinishedAt     string   `json:"finished_at,omitempty"`
 	InterruptNotes string   `json:"interruption_notice,omitempty"`
+	OutputURI      string   `json:"output_uri,omitempty"`
 }
 
 func viewResult(r *runctl.Result) resultView {
 	v := resultView{JobID: r.Job.ID, InstanceID: r.Job.InstanceID, Script: r.Job.Script, Args: r.Job.Args,
 		Running: r.ExitCode < 0 && !r.Interrupted, Interrupted: r.Interrupted,
 		DurationSec: r.Duration.Seconds(), InstanceSec: r.InstanceTime.Seconds(), Market: string(r.Market),
-		LogBytes: r.LogBytes, InterruptNotes: r.Notice}
+		LogBytes: r.LogBytes, InterruptNotes: r.Notice, OutputURI: r.OutputURI}
 	if v.Args == nil {
 		v.Args = []string{}
 	}
@@ -127,6 +128,9 @@ func costLine(r *runctl.Result) string {
 	}
 	s := fmt.Sprintf("$%.4f for %s of %s instance time at %s", r.Cost, r.InstanceTime.Round(time.Second),
 		r.Market, r.HourlyPrice)
+	if r.InstanceTime < time.Minute {
+		s += ", billed as EC2's one-minute minimum"
+	}
 	if r.Market == runctl.MarketSpot && r.OnDemandCost > r.Cost {
 		s += fmt.Sprintf(" (on-demand: $%.4f; saved %.0f%%)", r.OnDemandCost, 100*(1-r.Cost/r.OnDemandCost))
 	}

@@ -69,6 +69,8 @@ func (p *printer) handle(_ context.Context, e runctl.Event) {
 		if p.logs != nil {
 			_, _ = p.logs.Write(e.Data)
 		}
+	case runctl.OutputsUploaded:
+		p.line("outputs of job %s uploaded to %s (%s)", e.JobID, e.URI, humanBytes(e.Bytes))
 	case runctl.PreflightChecked:
 		if p.quietPreflight {
 			return

@@ -32,6 +32,17 @@ export RUNCTL_JOB_DIR="$dir"
 export RUNCTL_OUTPUT_DIR="$dir/outputs"
 mkdir -p "$RUNCTL_OUTPUT_DIR"
 
+# Data listed by the client arrives through presigned URLs, one per object.
+export RUNCTL_DATA_DIR="$dir/data"
+if [ -f "$dir/data.tsv" ]; then
+	echo "runctl: fetching $(wc -l <"$dir/data.tsv") data objects into \$RUNCTL_DATA_DIR"
+	while IFS=$'\t' read -r rel url; do
+		mkdir -p "$(dirname "$RUNCTL_DATA_DIR/$rel")"
+		curl -fsS --retry 5 --retry-all-errors --connect-timeout 10 -o "$RUNCTL_DATA_DIR/$rel" "$url" ||
+			{ echo "runctl: fetching data object $rel failed"; finish 125; }
+	done <"$dir/data.tsv"
+fi
+
 if [ -f requirements.txt ]; then
 	echo "runctl: installing requirements.txt into a virtual environment"
 	python3 -m venv "$dir/venv" || finish 126

@@ -55,6 +55,8 @@ type Job struct {
 	CodeURL  string   // presigned URL of the code archive; empty reuses the last code shipped
 	CodeHash string   // names the unpacked code on the instance
 	Env      map[string]string
+	DataURL  string // presigned URL of the list of data objects to fetch, if any
+	OutputS3 string // where the outputs go when the job ends, if anywhere
 	// ClientTimeout, when positive, has the watchdog end the instance once
 	// no poll has reached it for that long.
 	ClientTimeout time.Duration
@@ -94,6 +96,12 @@ func StartCommand(j Job) string {
 	w("mkdir -p \"$dir/code\" && cp -a \"$code/.\" \"$dir/code/\"")
 	w("[ -e \"$dir/code/\"%s ] || { echo 'runctl: script '%s' is not in the shipped code' >&2; exit 4; }",
 		Quote(j.Script), Quote(j.Script))
+	if j.DataURL != "" {
+		w("curl -fsS --retry 5 --retry-all-errors --connect-timeout 10 -o \"$dir/data.tsv\" %s", Quote(j.DataURL))
+	}
+	if j.OutputS3 != "" {
+		w("printf %%s %s >\"$dir/output_s3\"", Quote(j.OutputS3))
+	}
 	w("printf %%s %s >\"$dir/script\"", Quote(j.Script))
 	w("printf %%s %s | base64 -d >\"$dir/args\"", Quote(base64.StdEncoding.EncodeToString(argsFile(j.Args))))
 	w("printf %%s %s | base64 -d >\"$dir/job.sh\"", Quote(base64.StdEncoding.EncodeToString(jobScript)))
@@ -152,6 +160,7 @@ func PollCommand(jobID string, offset int64, max int) string {
 	w("echo \"times $(num started_at) $(num finished_at) $(num heartbeat) $(date +%%s%%3N)\"")
 	w("echo \"script $(base64 -w0 <\"$dir/script\" 2>/dev/null)\"")
 	w("echo \"args $(base64 -w0 <\"$dir/args\" 2>/dev/null)\"")
+	w("[ -f \"$dir/output_s3\" ] && echo \"outputs $(base64 -w0 <\"$dir/output_s3\")\"")
 	w("pid=$(num pid); runner=none")
 	w("[ \"$pid\" -gt 0 ] && { runner=dead; kill -0 \"$pid\" 2>/dev/null && runner=alive; }")
 	w("echo \"runner $runner\"")
@@ -160,6 +169,21 @@ func PollCommand(jobID string, offset int64, max int) string {
 	w("echo \"chunk %d $n\"", offset)
 	w("[ $n -gt 0 ] && tail -c +%d \"$dir/log\" | head -c $n | base64 -w0", offset+1)
 	w("echo")
+	return b.String()
+}
+
+// UploadOutputsCommand returns the shell script that packs the job's
+// output directory and PUTs it to a presigned URL. S3 wants a length, so
+// the archive is written to a file first.
+func UploadOutputsCommand(jobID, url string) string {
+	var b strings.Builder
+	w := func(format string, a ...any) { fmt.Fprintf(&b, format+"\n", a...) }
+	w("set -eu")
+	w("dir=%s/jobs/%s", home, Quote(jobID))
+	w("mkdir -p \"$dir/outputs\"")
+	w("tar -czf \"$dir/outputs.tgz\" -C \"$dir/outputs\" .")
+	w("curl -fsS --retry 3 --retry-all-errors --connect-timeout 10 -X PUT -T \"$dir/outputs.tgz\" %s", Quote(url))
+	w("echo \"uploaded $(stat -c %%s \"$dir/outputs.tgz\")\"")
 	return b.String()
 }
 
@@ -178,6 +202,7 @@ type Status struct {
 	Runner      string    // the job runner's process: "none" yet, "alive" or "dead"
 	Script      string    // the script the job runs
 	Args        []string  // its arguments
+	OutputS3    string    // where its outputs go when it ends, if anywhere
 	Offset      int64
 	Chunk       []byte
 }
@@ -213,6 +238,10 @@ func ParsePoll(out string) (Status, error) {
 			st.Script = string(b)
 		case "args":
 			st.Args, err = decodeArgs(val)
+		case "outputs":
+			var b []byte
+			b, err = base64.StdEncoding.DecodeString(val)
+			st.OutputS3 = string(b)
 		case "job":
 			st.JobID = val
 		case "status":
