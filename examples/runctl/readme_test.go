@@ -101,7 +101,7 @@ func TestREADMEFirstCommand(t *testing.T) {
 	}
 	assert.Regexp(t, `(?m)^final test_acc=0\.\d{3}$`, res.stderr)
 	assert.Regexp(t, `(?m)^result: job job-\S+ exit code 0 after `, res.stdout)
-	assert.Regexp(t, `(?m)^cost: \$\d+\.\d{4} for \S+ of spot instance time at \$\d+\.\d{4}/h `+
+	assert.Regexp(t, `(?m)^cost: \$\d+\.\d{4} for \S+ of spot instance time at \$\d+\.\d{4}/h(, billed as EC2.s one-minute minimum)? `+
 		`\(on-demand: \$\d+\.\d{4}; saved \d+%\) \(estimate\)$`, res.stdout)
 	assert.Regexp(t, `(?m)^terminated `+launched[1]+`$`, res.stderr)
 	for _, line := range strings.Split(strings.TrimSuffix(res.stdout, "\n"), "\n") {
