@@ -2,9 +2,10 @@
 // runctl and its tests can create an instance, train on it and terminate it
 // without an AWS account.
 //
-// One HTTP listener on loopback serves EC2 (query protocol), SSM and Pricing
-// (JSON 1.1), STS and IAM (query), S3 (path style, through gofakes3) and an
-// IMDSv2 endpoint per instance. The service of a request is read from its
+// One HTTP listener on loopback serves EC2 (query protocol), SSM, Pricing
+// and Service Quotas (JSON 1.1), STS and IAM (query), S3 (path style,
+// through gofakes3, with the bucket configuration calls added) and an IMDSv2
+// endpoint per instance. The service of a request is read from its
 // SigV4 credential scope, from the X-Amz-Credential parameter of a presigned
 // URL, or from X-Amz-Target; point every SDK client at [Server.URL] with
 // path-style S3, or export [Server.Env].
@@ -29,11 +30,23 @@
 // is one JSON file changed under flock; finished command results and S3
 // objects are files.
 //
+// # Accounts
+//
+// Every state directory is one account, 123456789012. Its IAM starts with
+// the instance profile and role [DefaultInstanceProfile], which carries
+// the SSM managed policy; roles and profiles created through IAM are kept
+// in the state file. EC2 refuses a profile for a while after it is created
+// or given its role, as AWS does while IAM propagates (fault
+// iam-propagation). Service Quotas lists each instance class's on-demand
+// and spot vCPU quota, 256 unless a fault says otherwise, and RunInstances
+// enforces them against the instances of the directory.
+//
 // # Faults
 //
 // [Options.Faults], usually from [ParseFaults] of $RUNCTL_SANDBOX_FAULTS,
-// injects spot and on-demand capacity, quota and price errors, throttling,
-// slow boot, a late or absent SSM agent and spot interruptions.
+// injects spot and on-demand capacity, quota and price errors, lower vCPU
+// quotas, throttling, slow boot, a late or absent SSM agent, slow IAM
+// propagation and spot interruptions.
 //
 // # Example
 //

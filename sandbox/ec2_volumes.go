@@ -56,17 +56,13 @@ var volumeFilters = []string{
 // ec2DescribeVolumes lists volumes by ID and filter, in ID order, paged by
 // MaxResults when no IDs are named.
 func (s *Server) ec2DescribeVolumes(f form, id string) (any, error) {
-	ids := f.list("VolumeId")
-	for _, v := range ids {
-		if !strings.HasPrefix(v, "vol-") || len(v) < 12 {
-			return nil, errf(400, "InvalidVolumeID.Malformed", "Invalid id: %q (expecting \"vol-...\")", v)
-		}
+	ids, filters := f.list("VolumeId"), f.filters()
+	if err := checkVolumeQuery(ids, filters); err != nil {
+		return nil, err
 	}
-	filters := f.filters()
-	for _, fl := range filters {
-		if !strings.HasPrefix(fl.Name, "tag:") && !slices.Contains(volumeFilters, fl.Name) {
-			return nil, errf(400, "InvalidParameterValue", "The filter '%s' is invalid", fl.Name)
-		}
+	start, size, err := volumePage(f, len(ids) > 0)
+	if err != nil {
+		return nil, err
 	}
 	all, err := s.volumes()
 	if err != nil {
@@ -82,41 +78,54 @@ func (s *Server) ec2DescribeVolumes(f form, id string) (any, error) {
 			out = append(out, v)
 		}
 	}
-	return pageVolumes(f, id, out, len(ids) > 0)
-}
-
-// pageVolumes applies MaxResults and NextToken, which EC2 refuses together
-// with volume IDs.
-func pageVolumes(f form, id string, vols []xmlVolume, byID bool) (any, error) {
 	resp := volumesResponse{Xmlns: ec2NS, RequestID: id}
-	maxResults, token := f.Get("MaxResults"), f.Get("NextToken")
-	if byID && (maxResults != "" || token != "") {
-		return nil, errf(400, "InvalidParameterCombination", "The parameter volumesSet cannot be "+
-			"used with the parameter maxResults")
+	start = min(start, len(out))
+	end := len(out)
+	if size > 0 {
+		end = min(start+size, len(out))
 	}
-	size := len(vols)
-	if maxResults != "" {
-		n, err := strconv.Atoi(maxResults)
-		if err != nil || n < 5 || n > 500 {
-			return nil, errf(400, "InvalidParameterValue", "Value ( %s ) for parameter maxResults "+
-				"is invalid. Expecting a value between 5 and 500.", maxResults)
-		}
-		size = n
-	}
-	start := 0
-	if token != "" {
-		n, err := strconv.Atoi(token)
-		if err != nil || n < 0 || n > len(vols) {
-			return nil, errf(400, "InvalidParameterValue", "Invalid value '%s' for nextToken", token)
-		}
-		start = n
-	}
-	end := min(start+size, len(vols))
-	resp.Volumes = vols[start:end]
-	if end < len(vols) {
+	resp.Volumes = out[start:end]
+	if end < len(out) {
 		resp.NextToken = strconv.Itoa(end)
 	}
 	return resp, nil
+}
+
+// checkVolumeQuery rejects malformed volume IDs and unknown filters.
+func checkVolumeQuery(ids []string, filters []filter) error {
+	for _, v := range ids {
+		if !strings.HasPrefix(v, "vol-") || len(v) < 12 {
+			return errf(400, "InvalidVolumeID.Malformed", "Invalid id: %q (expecting \"vol-...\")", v)
+		}
+	}
+	for _, fl := range filters {
+		if !strings.HasPrefix(fl.Name, "tag:") && !slices.Contains(volumeFilters, fl.Name) {
+			return errf(400, "InvalidParameterValue", "The filter '%s' is invalid", fl.Name)
+		}
+	}
+	return nil
+}
+
+// volumePage reads MaxResults and NextToken, which EC2 refuses together
+// with volume IDs. A size of zero means all.
+func volumePage(f form, byID bool) (start, size int, err error) {
+	maxResults, token := f.Get("MaxResults"), f.Get("NextToken")
+	if byID && (maxResults != "" || token != "") {
+		return 0, 0, errf(400, "InvalidParameterCombination", "The parameter volumesSet cannot "+
+			"be used with the parameter maxResults")
+	}
+	if maxResults != "" {
+		if size, err = strconv.Atoi(maxResults); err != nil || size < 5 || size > 500 {
+			return 0, 0, errf(400, "InvalidParameterValue", "Value ( %s ) for parameter "+
+				"maxResults is invalid. Expecting a value between 5 and 500.", maxResults)
+		}
+	}
+	if token != "" {
+		if start, err = strconv.Atoi(token); err != nil || start < 0 {
+			return 0, 0, errf(400, "InvalidParameterValue", "Invalid value '%s' for nextToken", token)
+		}
+	}
+	return start, size, nil
 }
 
 // volumes renders every volume that still exists, sorted by ID.

@@ -139,11 +139,8 @@ type iamResponse struct {
 }
 
 func newIAMResponse(action, id string, result any) iamResponse {
-	r := iamResponse{XMLName: xml.Name{Local: action + "Response"}, Xmlns: iamNS, RequestID: id}
-	if result != nil {
-		r.Result = result
-	}
-	return r
+	return iamResponse{XMLName: xml.Name{Local: action + "Response"}, Xmlns: iamNS,
+		Result: result, RequestID: id}
 }
 
 type roleResult struct {

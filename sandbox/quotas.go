@@ -154,7 +154,8 @@ func (s *Server) quota(code, name, desc string, value int, usage *usageQuota) se
 		UsageMetric: usage, QuotaAppliedAtLevel: "ACCOUNT", Description: desc}
 }
 
-type listQuotasInput struct {
+// quotasInput holds the fields of ListServiceQuotas and GetServiceQuota.
+type quotasInput struct {
 	ServiceCode string `json:"ServiceCode"`
 	QuotaCode   string `json:"QuotaCode"`
 	MaxResults  int    `json:"MaxResults"`
@@ -165,7 +166,7 @@ type listQuotasInput struct {
 func (s *Server) serveQuotas(w http.ResponseWriter, r *http.Request) {
 	id := newRequestID()
 	op := strings.TrimPrefix(r.Header.Get("X-Amz-Target"), quotasTarget)
-	var in listQuotasInput
+	var in quotasInput
 	var resp any
 	var err error
 	switch {
@@ -191,7 +192,7 @@ func (s *Server) serveQuotas(w http.ResponseWriter, r *http.Request) {
 }
 
 // listQuotas pages through the quotas of a service, at most 100 a page.
-func (s *Server) listQuotas(in listQuotasInput) (any, error) {
+func (s *Server) listQuotas(in quotasInput) (any, error) {
 	all, err := s.serviceQuotas(in.ServiceCode)
 	if err != nil {
 		return nil, err
@@ -219,7 +220,7 @@ func (s *Server) listQuotas(in listQuotasInput) (any, error) {
 	return out, nil
 }
 
-func (s *Server) getQuota(in listQuotasInput) (any, error) {
+func (s *Server) getQuota(in quotasInput) (any, error) {
 	all, err := s.serviceQuotas(in.ServiceCode)
 	if err != nil {
 		return nil, err

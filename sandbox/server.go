@@ -39,7 +39,7 @@ type Options struct {
 	// for tests. Faults that set a delay still apply.
 	Fast bool
 	// KillOnClose makes Close terminate the instances this server launched
-	// and kill their processes, detached jobs included.
+	// and kill their processes, detached jobs included, before it returns.
 	KillOnClose bool
 	// Logger receives a debug line per API call; nil discards.
 	Logger *slog.Logger
@@ -78,7 +78,7 @@ func resolveTimings(o Options) timings {
 }
 
 // Server is a running sandbox: one HTTP listener on loopback that serves
-// EC2, SSM, S3, STS, IAM, Pricing and a per-instance IMDS. It is safe for
+// EC2, SSM, S3, STS, IAM, Pricing, Service Quotas and a per-instance IMDS. It is safe for
 // concurrent use. The caller must Close it.
 type Server struct {
 	opts Options

@@ -90,10 +90,9 @@ func testCallerIdentity(t *testing.T, b *backend) {
 	assert.NotEmpty(t, aws.ToString(out.UserId))
 }
 
-// ensureProfile creates profileName and its role where the backend lets
-// IAM be changed, and reports whether it could. The sandbox's IAM is fixed,
-// already has them, and refuses the calls as unknown actions. Every step
-// tolerates a previous run having done it, since moto outlives a run.
+// ensureProfile creates profileName and its role where they are missing, and
+// reports whether it could. The sandbox has runctl-ssm from the start. Every
+// step tolerates a previous run having done it, since moto outlives a run.
 func ensureProfile(t *testing.T, b *backend) bool {
 	t.Helper()
 	ctx := t.Context()
