@@ -2,6 +2,7 @@ package runctl
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -70,19 +71,8 @@ func (c *Client) shipCode(ctx context.Context, instanceID, dir, script string, j
 			Fix: fmt.Sprintf("run 'runctl aws setup --bucket %s', or pass another with --bucket", c.opts.bucket)}
 	}
 
-	m, err := scan(ctx, dir)
+	m, key, err := c.packAndUpload(ctx, dir, script)
 	if err != nil {
-		return err
-	}
-	if err := checkScript(m, dir, script); err != nil {
-		return err
-	}
-	for _, s := range m.Skipped {
-		c.emit(ctx, SyncNote{Message: s.String()})
-	}
-
-	key := "runctl/code/" + m.Hash + ".tar.gz"
-	if err := c.upload(ctx, m, key); err != nil {
 		return err
 	}
 	url, err := c.presignCode(ctx, key)
@@ -92,6 +82,33 @@ func (c *Client) shipCode(ctx context.Context, instanceID, dir, script string, j
 	job.CodeURL, job.CodeHash = url, m.Hash[:16]
 	c.emit(ctx, PhaseFinished{Phase: PhaseSync, InstanceID: instanceID, Elapsed: c.opts.clock.Now().Sub(start)})
 	return nil
+}
+
+// packAndUpload scans and uploads the code directory, scanning again once
+// when a file changes while it is packed (an editor saving, a notebook
+// writing), so the object always matches its name.
+func (c *Client) packAndUpload(ctx context.Context, dir, script string) (*pack.Manifest, string, error) {
+	for attempt := 0; ; attempt++ {
+		m, err := scan(ctx, dir)
+		if err != nil {
+			return nil, "", err
+		}
+		if err := checkScript(m, dir, script); err != nil {
+			return nil, "", err
+		}
+		if attempt == 0 {
+			for _, s := range m.Skipped {
+				c.emit(ctx, SyncNote{Message: s.String()})
+			}
+		}
+		key := "runctl/code/" + m.Hash + ".tar.gz"
+		err = c.upload(ctx, m, key)
+		if errors.Is(err, pack.ErrChanged) && attempt == 0 {
+			c.log.Info("code changed while packing; packing again", "dir", dir)
+			continue
+		}
+		return m, key, err
+	}
 }
 
 // scan reads the code directory. A cancelled scan is not the directory's

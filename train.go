@@ -183,7 +183,7 @@ func (c *Client) Train(
 	}
 
 	job := remote.Job{ID: o.jobID, Script: script, Args: o.args, Env: o.env, ClientTimeout: o.clientTimeout,
-		OutputS3: o.outputS3}
+		OutputS3: o.outputS3, Token: newRunID()}
 	if !o.noSync {
 		if err := c.shipCode(ctx, inst.ID, o.codeDir, script, &job); err != nil {
 			return nil, &PhaseError{Phase: PhaseSync, InstanceID: inst.ID, Err: err}

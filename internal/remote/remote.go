@@ -55,6 +55,7 @@ type Job struct {
 	CodeURL  string   // presigned URL of the code archive; empty reuses the last code shipped
 	CodeHash string   // names the unpacked code on the instance
 	Env      map[string]string
+	Token    string // names this start, so a repeated delivery is recognised
 	DataURL  string // presigned URL of the list of data objects to fetch, if any
 	OutputS3 string // where the outputs go when the job ends, if anywhere
 	// ClientTimeout, when positive, has the watchdog end the instance once
@@ -73,8 +74,17 @@ func StartCommand(j Job) string {
 	w("dir=\"$home/jobs/\"%s", Quote(j.ID))
 	w("mkdir -p \"$home/jobs\" \"$home/code\"")
 	// A plain mkdir fails when the job exists: a reused ID must never mix
-	// two jobs' logs and exit codes.
-	w("mkdir \"$dir\" || { echo 'runctl: job '%s' already exists on this instance' >&2; exit 5; }", Quote(j.ID))
+	// two jobs' logs and exit codes. SendCommand has no idempotency token,
+	// so a retried delivery of this same command finds its own token and
+	// stops there, reporting the job started.
+	w("token=%s", Quote(j.Token))
+	w("if ! mkdir \"$dir\" 2>/dev/null; then")
+	w("  for _ in 1 2 3 4 5 6 7 8 9 10; do [ -s \"$dir/token\" ] && break; sleep 0.5; done")
+	w("  if [ -n \"$token\" ] && [ \"$(cat \"$dir/token\" 2>/dev/null)\" = \"$token\" ]; then echo started %s; exit 0; fi",
+		Quote(j.ID))
+	w("  echo 'runctl: job '%s' already exists on this instance' >&2; exit 5", Quote(j.ID))
+	w("fi")
+	w("printf %%s \"$token\" >\"$dir/token\"")
 	if j.ClientTimeout > 0 {
 		w("date +%%s >\"$home/client-heartbeat\"")
 		w("echo %d >\"$home/client-timeout\"", int64(j.ClientTimeout.Seconds()))

@@ -175,3 +175,29 @@ func TestReusedJobIDIsRefused(t *testing.T) {
 	require.Error(t, err)
 	assert.Contains(t, string(out), "already exists")
 }
+
+func TestRepeatedDeliveryOfTheSameStartIsHarmless(t *testing.T) {
+	home := t.TempDir()
+	code := filepath.Join(home, "code", "abc")
+	require.NoError(t, os.MkdirAll(code, 0o755))
+	require.NoError(t, os.WriteFile(filepath.Join(code, "x.sh"), []byte("echo once\n"), 0o755))
+	require.NoError(t, os.Symlink(code, filepath.Join(home, "code", "latest")))
+	start := func(token string) (string, error) {
+		cmd := exec.Command("bash", "-c", StartCommand(Job{ID: "j1", Script: "x.sh", Token: token}))
+		cmd.Env = append(os.Environ(), "RUNCTL_HOME="+home, "RUNCTL_DETACH=setsid")
+		out, err := cmd.CombinedOutput()
+		return string(out), err
+	}
+	out, err := start("t1")
+	require.NoError(t, err, out)
+	out, err = start("t1")
+	require.NoError(t, err, "a retried SendCommand of the same start is not an error: %s", out)
+	assert.Contains(t, out, "started")
+	out, err = start("t2")
+	require.Error(t, err, "another start with the same job ID is refused")
+	assert.Contains(t, out, "already exists")
+	require.Eventually(t, func() bool {
+		b, _ := os.ReadFile(filepath.Join(home, "jobs", "j1", "log"))
+		return string(b) == "once\n"
+	}, 5*time.Second, 10*time.Millisecond, "the job ran once")
+}
