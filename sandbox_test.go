@@ -410,3 +410,11 @@ func TestSandboxDataInAndOutputsOutThroughPresignedURLs(t *testing.T) {
 	}
 	assert.True(t, found, "the checkpoint is in the uploaded outputs")
 }
+
+func TestREADMEListsEveryFault(t *testing.T) {
+	readme, err := os.ReadFile("README.md")
+	require.NoError(t, err)
+	for _, name := range sandbox.FaultNames() {
+		assert.Contains(t, string(readme), "`"+name, "README's development section lacks fault %s", name)
+	}
+}
