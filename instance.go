@@ -93,7 +93,7 @@ func (c *Client) CreateInstance(
 		return nil, err
 	}
 
-	if err := c.waitReady(ctx, inst, o.readyTimeout); err != nil {
+	if err := c.waitReady(ctx, inst, o.readyTimeout, o.profile); err != nil {
 		return nil, c.cleanupAfter(ctx, inst, o.keepOnFailure, err)
 	}
 	return inst, nil
@@ -652,12 +652,34 @@ func (c *Client) cleanupAfter(ctx context.Context, inst *Instance, keep bool, ca
 
 // waitReady waits for the instance to run and its SSM agent to come online,
 // both within limit.
-func (c *Client) waitReady(ctx context.Context, inst *Instance, limit time.Duration) error {
+func (c *Client) waitReady(ctx context.Context, inst *Instance, limit time.Duration, profile string) error {
 	deadline := c.opts.clock.Now().Add(limit)
 	if err := c.waitRunning(ctx, inst, deadline, limit); err != nil {
 		return err
 	}
-	return c.waitOnline(ctx, inst, deadline, limit)
+	err := c.waitOnline(ctx, inst, deadline, limit)
+	var te *TimeoutError
+	if errors.As(err, &te) && ctx.Err() == nil {
+		te.Hint = c.agentHint(ctx, profile)
+	}
+	return err
+}
+
+// agentHint says which of the usual reasons keeps an SSM agent offline, as
+// far as runctl can tell from outside the instance.
+func (c *Client) agentHint(ctx context.Context, profile string) string {
+	if profile == "" {
+		return "the instance has no instance profile, so its SSM agent cannot register; " +
+			"pass --iam-instance-profile runctl-ssm (runctl aws setup creates it)"
+	}
+	r := &PreflightReport{}
+	c.checkProfile(ctx, r, profile)
+	if len(r.Checks) > 0 && r.Checks[0].Status == CheckFailed {
+		return fmt.Sprintf("%s; fix: %s", r.Checks[0].Detail, r.Checks[0].Fix)
+	}
+	return fmt.Sprintf("instance profile %s looks right, so the subnet likely has no route to the SSM "+
+		"endpoints (no internet gateway or NAT, and no VPC endpoints for ssm, ssmmessages and ec2messages), "+
+		"or the AMI lacks the SSM agent; a profile created moments ago can also take minutes to reach EC2", profile)
 }
 
 func (c *Client) waitRunning(ctx context.Context, inst *Instance, deadline time.Time, limit time.Duration) error {

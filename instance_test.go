@@ -364,3 +364,28 @@ func TestUnknownAWSCodesKeepAWSWords(t *testing.T) {
 		msg: "The request must contain the parameter size or snapshotId"})
 	assert.Contains(t, ae.Error(), "parameter size or snapshotId")
 }
+
+func TestAgentOfflineSaysWhichCauseApplies(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		iam     IAMAPI
+		profile string
+		want    string
+	}{
+		{"no profile", fakeIAM{}, "", "has no instance profile"},
+		{"policy missing", fakeIAM{noPolicy: true}, "runctl-ssm", "lacks the AmazonSSMManagedInstanceCore policy"},
+		{"profile fine", fakeIAM{}, "runctl-ssm", "no route to the SSM endpoints"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			env := newTestEnv(t, WithIAM(tc.iam))
+			env.ssm.never = true
+			opts := []CreateOption{WithReadyTimeout(time.Minute), WithoutPreflight()}
+			if tc.profile != "" {
+				opts = append(opts, WithInstanceProfile(tc.profile))
+			}
+			_, err := env.c.CreateInstance(context.Background(), "t3.micro", opts...)
+			require.ErrorIs(t, err, ErrTimeout)
+			assert.Contains(t, err.Error(), tc.want)
+		})
+	}
+}
