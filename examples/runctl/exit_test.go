@@ -204,6 +204,8 @@ func TestCtrlCTerminatesTheRun(t *testing.T) {
 	assert.Equal(t, exitCancelled, res.code, "%s", res)
 	assert.Less(t, res.took, 10*time.Second, "Ctrl-C ends the run promptly")
 	assert.Regexp(t, `(?m)^terminated i-\w+$`, res.stderr)
+	assert.Contains(t, res.stderr, "runctl: interrupted; terminating what this command launched",
+		"the first Ctrl-C says what happens next")
 	assert.NotContains(t, res.stdout, "follow it with", "a cancelled job is not reported as running")
 
 	list := proc(t, t.TempDir(), env, "--sandbox", "aws", "list")
