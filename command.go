@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -51,8 +52,16 @@ func (c *Client) runCommand(ctx context.Context, id, script string, limit time.D
 // not know the invocation yet and answers InvocationDoesNotExist.
 func (c *Client) commandOutput(ctx context.Context, id, cmdID string, limit time.Duration) (string, error) {
 	clock := c.opts.clock
-	deadline := clock.Now().Add(limit + time.Minute)
-	interval := commandPollMin(c.opts.pollMin)
+	start := clock.Now()
+	deadline := start.Add(limit + time.Minute)
+
+	// Asking before a command can have ended costs a call and learns
+	// nothing, so the first ask waits about as long as commands took lately.
+	first := c.cmdTime.expected(commandPollMin(c.opts.pollMin))
+	if !c.sleep(ctx, first) {
+		return "", ctx.Err()
+	}
+	interval := max(first/4, 20*time.Millisecond)
 	for {
 		inv, err := c.ssm.GetCommandInvocation(ctx, &ssm.GetCommandInvocationInput{
 			CommandId: aws.String(cmdID), InstanceId: aws.String(id),
@@ -63,6 +72,7 @@ func (c *Client) commandOutput(ctx context.Context, id, cmdID string, limit time
 		if err == nil {
 			switch inv.Status {
 			case ssmtypes.CommandInvocationStatusSuccess:
+				c.cmdTime.observe(clock.Now().Sub(start))
 				return aws.ToString(inv.StandardOutputContent), nil
 			case ssmtypes.CommandInvocationStatusFailed, ssmtypes.CommandInvocationStatusCancelled,
 				ssmtypes.CommandInvocationStatusTimedOut:
@@ -86,4 +96,36 @@ func (c *Client) commandOutput(ctx context.Context, id, cmdID string, limit time
 // calls.
 func commandPollMin(pollMin time.Duration) time.Duration {
 	return min(max(pollMin/2, 20*time.Millisecond), 500*time.Millisecond)
+}
+
+// commandTimer keeps a running estimate of how long a short command takes
+// from SendCommand to its result. It is safe for concurrent use.
+type commandTimer struct {
+	mu   sync.Mutex
+	ewma time.Duration // zero until the first observation
+}
+
+// expected returns the estimate, or fallback before there is one.
+func (t *commandTimer) expected(fallback time.Duration) time.Duration {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.ewma == 0 {
+		return fallback
+	}
+	return min(max(t.ewma*9/10, 20*time.Millisecond), 2*time.Second)
+}
+
+// observe folds in one command's time. Long commands (an upload, a large
+// download) say nothing about the next poll, so they are left out.
+func (t *commandTimer) observe(d time.Duration) {
+	if d <= 0 || d > 5*time.Second {
+		return
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.ewma == 0 {
+		t.ewma = d
+		return
+	}
+	t.ewma = (7*t.ewma + 3*d) / 10
 }

@@ -37,6 +37,7 @@ type Client struct {
 	pricing PricingAPI
 	quotas  QuotasAPI
 	prices  *pricer
+	cmdTime commandTimer
 	log     *slog.Logger
 }
 

@@ -63,13 +63,6 @@ func (c *Client) shipCode(ctx context.Context, instanceID, dir, script string, j
 	}
 	c.emit(ctx, PhaseStarted{Phase: PhaseSync, InstanceID: instanceID, Detail: dir})
 	start := c.opts.clock.Now()
-	if _, err := c.s3.HeadBucket(ctx, &s3.HeadBucketInput{Bucket: aws.String(c.opts.bucket)}); err != nil {
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		return &ConfigError{Problem: fmt.Sprintf("bucket %s: %s", c.opts.bucket, explainBucket(err)),
-			Fix: fmt.Sprintf("run 'runctl aws setup --bucket %s', or pass another with --bucket", c.opts.bucket)}
-	}
 
 	m, key, err := c.packAndUpload(ctx, dir, script)
 	if err != nil {
@@ -149,6 +142,15 @@ func (c *Client) upload(ctx context.Context, m *pack.Manifest, key string) error
 		c.emit(ctx, SyncProgress{Files: m.Files, Bytes: m.TotalBytes, TotalBytes: m.TotalBytes,
 			Uploaded: true, Skipped: true})
 		return nil
+	}
+	// Only a missing object costs the bucket check, which turns a missing
+	// or foreign bucket into advice rather than a failed upload.
+	if _, err := c.s3.HeadBucket(ctx, &s3.HeadBucketInput{Bucket: bucket}); err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		return &ConfigError{Problem: fmt.Sprintf("bucket %s: %s", c.opts.bucket, explainBucket(err)),
+			Fix: fmt.Sprintf("run 'runctl aws setup --bucket %s', or pass another with --bucket", c.opts.bucket)}
 	}
 
 	tmp, err := os.CreateTemp("", "runctl-code-*.tar.gz")

@@ -369,6 +369,7 @@ func (f *follower) run(ctx context.Context) error {
 	c := f.c
 	interval := c.opts.pollMin
 	for {
+		pollStart := c.opts.clock.Now()
 		st, err := f.poll(ctx)
 		if err != nil {
 			if ctx.Err() != nil {
@@ -408,7 +409,13 @@ func (f *follower) run(ctx context.Context) error {
 		case len(st.Chunk) == remote.MaxChunk:
 			continue
 		case len(st.Chunk) > 0 || st.Interrupted != "":
+			// Polls start pollMin apart while output flows, so a line
+			// waits at most that plus one poll.
 			interval = c.opts.pollMin
+			if !c.sleep(ctx, interval-c.opts.clock.Now().Sub(pollStart)) {
+				return ctx.Err()
+			}
+			continue
 		default:
 			interval = min(interval*3/2, c.opts.followMax)
 		}

@@ -94,9 +94,12 @@ func StartCommand(j Job) string {
 		w("if [ ! -d \"$code\" ]; then")
 		w("  curl -fsS --retry 5 --retry-all-errors --connect-timeout 10 --max-time 1800 -o \"$dir/code.tgz\" %s",
 			Quote(j.CodeURL))
-		w("  mkdir -p \"$code.tmp\"")
-		w("  tar -xzmf \"$dir/code.tgz\" -C \"$code.tmp\" --no-same-owner")
-		w("  mv \"$code.tmp\" \"$code\" && rm -f \"$dir/code.tgz\"")
+		// Each start unpacks on its own, so two jobs starting at once
+		// with the same code cannot trip over one another.
+		w("  tmp=$(mktemp -d \"$code.tmp.XXXXXX\")")
+		w("  tar -xzmf \"$dir/code.tgz\" -C \"$tmp\" --no-same-owner")
+		w("  mv -T \"$tmp\" \"$code\" 2>/dev/null || rm -rf \"$tmp\"")
+		w("  rm -f \"$dir/code.tgz\"")
 		w("fi")
 		w("ln -sfn \"$code\" \"$home/code/latest\"")
 	} else {
