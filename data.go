@@ -72,8 +72,12 @@ func (c *Client) prepareData(ctx context.Context, uri S3URI, job *remote.Job) er
 	if c.presign == nil {
 		return &ConfigError{Problem: "no S3 presigner", Fix: "pass runctl.WithS3Presigner with a custom S3 client"}
 	}
+	// A prefix names a folder: data/mnist must not bring data/mnist-old.
+	if uri.Prefix != "" && !strings.HasSuffix(uri.Prefix, "/") {
+		uri.Prefix += "/"
+	}
 	var manifest strings.Builder
-	var objects int
+	var objects, skipped int
 	p := s3.NewListObjectsV2Paginator(c.s3, &s3.ListObjectsV2Input{Bucket: aws.String(uri.Bucket),
 		Prefix: aws.String(uri.Prefix)})
 	for p.HasMorePages() {
@@ -84,6 +88,9 @@ func (c *Client) prepareData(ctx context.Context, uri S3URI, job *remote.Job) er
 		for _, obj := range page.Contents {
 			rel, ok := dataPath(uri.Prefix, aws.ToString(obj.Key))
 			if !ok {
+				if !strings.HasSuffix(aws.ToString(obj.Key), "/") {
+					skipped++
+				}
 				continue
 			}
 			if objects++; objects > maxDataObjects {
@@ -102,6 +109,10 @@ func (c *Client) prepareData(ctx context.Context, uri S3URI, job *remote.Job) er
 		return &ConfigError{Problem: fmt.Sprintf("no objects under %s", uri), Fix: "check the bucket and prefix"}
 	}
 
+	if skipped > 0 {
+		c.emit(ctx, SyncNote{Message: fmt.Sprintf("left out %d objects under %s whose keys would not make a "+
+			"safe file name (empty parts, '..', tabs or newlines)", skipped, uri)})
+	}
 	key := "runctl/data/" + job.ID + ".tsv"
 	if _, err := c.s3.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(c.opts.bucket), Key: aws.String(key),
 		Body: strings.NewReader(manifest.String())}); err != nil {

@@ -38,11 +38,15 @@ func (c *Client) FindOrphans(ctx context.Context, olderThan time.Duration) ([]Or
 }
 
 // busyProbe counts the jobs on an instance that have a runner and no exit
-// code yet.
+// code yet, and counts a client that polled in the last two minutes as one
+// more: a run that is still reading the log owns the instance.
 const busyProbe = `home="${RUNCTL_HOME:-/opt/runctl}"; n=0
 for d in "$home"/jobs/*/; do d=${d%/}; [ -L "$d" ] && continue
   [ -f "$d/pid" ] && [ ! -f "$d/exit_code" ] && kill -0 "$(cat "$d/pid")" 2>/dev/null && n=$((n+1))
-done; echo "busy $n"`
+done
+beat=$(cat "$home/client-heartbeat" 2>/dev/null || echo 0)
+[ $(( $(date +%s) - beat )) -lt 120 ] && n=$((n+1))
+echo "busy $n"`
 
 func (c *Client) orphanReason(ctx context.Context, inst Instance) string {
 	switch inst.State {

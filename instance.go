@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"math"
 	"regexp"
 	"sort"
 	"strconv"
@@ -104,8 +105,9 @@ func validateCreate(itype string, o *createOptions) error {
 	case !instanceTypeRE.MatchString(itype):
 		return &ConfigError{Problem: fmt.Sprintf("%q is not an instance type", itype),
 			Fix: "pass a type such as t3.micro or g4dn.xlarge"}
-	case o.maxPrice < 0:
-		return &ConfigError{Problem: "the hourly price cap is negative", Fix: "pass a price in dollars per hour, such as 0.5"}
+	case o.maxPrice < 0 || math.IsNaN(o.maxPrice) || math.IsInf(o.maxPrice, 0):
+		return &ConfigError{Problem: fmt.Sprintf("the hourly price cap %v is not a price", o.maxPrice),
+			Fix: "pass a price in dollars per hour, such as 0.5 (0 means no cap)"}
 	case o.spotTimeout <= 0 || o.readyTimeout <= 0:
 		return &ConfigError{Problem: "timeouts must be positive", Fix: "pass durations such as 2m"}
 	case o.volumeGB < 0:

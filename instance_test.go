@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"errors"
+	"math"
 	"strings"
 	"testing"
 	"time"
@@ -294,7 +295,8 @@ func TestBadInputIsRefusedBeforeAnyCall(t *testing.T) {
 		want  string
 	}{
 		{"type", "g4dn xlarge", nil, "not an instance type"},
-		{"negative cap", "t3.micro", []CreateOption{WithMaxHourlyPrice(-1)}, "negative"},
+		{"negative cap", "t3.micro", []CreateOption{WithMaxHourlyPrice(-1)}, "not a price"},
+		{"NaN cap", "t3.micro", []CreateOption{WithMaxHourlyPrice(math.NaN())}, "not a price"},
 		{"ami", "t3.micro", []CreateOption{WithAMI("xyz")}, "not an AMI"},
 		{"zero timeout", "t3.micro", []CreateOption{WithSpotTimeout(0)}, "positive"},
 	} {

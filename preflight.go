@@ -132,6 +132,11 @@ func (c *Client) Preflight(ctx context.Context, in PreflightInput) *PreflightRep
 
 func (c *Client) checkCredentials(ctx context.Context, r *PreflightReport) {
 	out, err := c.sts.GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{})
+	if err != nil && scopeOf(err) == ScopeThrottle {
+		r.add(Check{Name: "credentials", Status: CheckFailed, Detail: explain(err),
+			Why: "AWS answered, but kept refusing for now", Fix: "wait a minute and try again"})
+		return
+	}
 	if err != nil {
 		r.add(Check{Name: "credentials", Status: CheckFailed, Detail: explain(err),
 			Why: "every AWS call needs them",

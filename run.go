@@ -26,6 +26,13 @@ type RunOptions struct {
 // itself if this process dies. Run returns the job's result when the job
 // started, and the first error; a failed termination is joined to it.
 func (c *Client) Run(ctx context.Context, instanceType, script string, o RunOptions) (res *Result, err error) {
+	to := defaultTrainOptions()
+	for _, opt := range o.Train {
+		opt(&to)
+	}
+	if err := validateTrain(script, &to); err != nil {
+		return nil, err
+	}
 	create := o.Create
 	if o.Preflight != nil {
 		rep := c.Preflight(ctx, *o.Preflight)

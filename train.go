@@ -223,6 +223,14 @@ func validateTrain(script string, o *trainOptions) error {
 	case o.clientTimeout < 0:
 		return &ConfigError{Problem: "the client timeout is negative", Fix: "pass a duration such as 10m"}
 	}
+	total := 0
+	for _, a := range o.args {
+		total += len(a)
+	}
+	if total > remote.MaxArgsBytes {
+		return &ConfigError{Problem: fmt.Sprintf("the script's arguments add up to %d bytes, more than %d",
+			total, remote.MaxArgsBytes), Fix: "put a long configuration in a file in the code directory and pass its path"}
+	}
 	for _, uri := range []string{o.dataS3, o.outputS3} {
 		if uri == "" {
 			continue
@@ -247,7 +255,7 @@ func validateTrain(script string, o *trainOptions) error {
 // would share the old one's directory, and the old exit code would be read
 // as the new job's until the new one ended.
 func (c *Client) checkJobFree(ctx context.Context, id, jobID string) error {
-	out, err := c.runCommand(ctx, id, remote.PollCommand(jobID, 0, 0), time.Minute)
+	out, err := c.runCommand(ctx, id, remote.PollCommand(jobID, 0, 0, false), time.Minute)
 	if err != nil {
 		return &PhaseError{Phase: PhaseStart, InstanceID: id, Err: c.explainGone(ctx, id, err)}
 	}
@@ -323,11 +331,41 @@ func (c *Client) Logs(ctx context.Context, instanceID, jobID string) (*Result, e
 			return nil, &PhaseError{Phase: PhaseFollow, InstanceID: inst.ID,
 				Err: fmt.Errorf("no job %q on the instance", jobID)}
 		}
-		if len(st.Chunk) < remote.MaxChunk || f.offset >= st.LogSize {
+		if !f.lastMeta && (len(st.Chunk) < remote.MaxChunk || f.offset >= st.LogSize) {
 			f.record(st)
 			return f.res, nil
 		}
 	}
+}
+
+// Status returns a job's state without reading its output: one poll that
+// asks for no log bytes. LogBytes is the size of the output so far.
+func (c *Client) Status(ctx context.Context, instanceID, jobID string) (*Result, error) {
+	if jobID == "" {
+		jobID = "latest"
+	}
+	if jobID != "latest" && !jobIDRE.MatchString(jobID) {
+		return nil, &ConfigError{Problem: fmt.Sprintf("job ID %q is not valid", jobID)}
+	}
+	inst, err := c.Describe(ctx, instanceID)
+	if err != nil {
+		return nil, err
+	}
+	out, err := c.runCommand(ctx, inst.ID, remote.PollCommand(jobID, 0, 0, true), time.Minute)
+	if err != nil {
+		return nil, c.explainGone(ctx, inst.ID, err)
+	}
+	st, err := remote.ParsePoll(out)
+	if err != nil {
+		return nil, err
+	}
+	if !st.Found {
+		return nil, nil
+	}
+	f := &follower{c: c, inst: inst, res: &Result{Job: Job{ID: st.JobID, InstanceID: inst.ID}, ExitCode: -1}}
+	f.record(st)
+	f.res.LogBytes = st.LogSize
+	return f.res, nil
 }
 
 // follow polls the job until its exit code is known and every byte of its
@@ -340,8 +378,12 @@ func (c *Client) follow(ctx context.Context, inst *Instance, res *Result, tailLi
 		err = &PhaseError{Phase: PhaseFollow, InstanceID: inst.ID, Err: err}
 	}
 	c.emit(ctx, PhaseFinished{Phase: PhaseFollow, InstanceID: inst.ID, Err: err})
-	if res.OutputS3 != "" && res.ExitCode >= 0 && ctx.Err() == nil {
-		err = errors.Join(err, c.uploadOutputs(ctx, inst, res, res.OutputS3))
+	if res.OutputS3 != "" {
+		// Outputs are the checkpoints: they go up however the follow ended,
+		// a cancel or a lost runner included, while the instance still runs.
+		uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Minute)
+		err = errors.Join(err, c.uploadOutputs(uctx, inst, res, res.OutputS3))
+		cancel()
 	}
 	if res.ExitCode >= 0 || res.Interrupted {
 		c.emit(ctx, JobFinished{Result: *res})
@@ -359,6 +401,10 @@ type follower struct {
 	tail   *tail
 	misses int // polls in a row that failed
 	lost   int // polls in a row that found the runner gone without an exit code
+	// lastMeta marks a poll that asked for the job's description and no
+	// log; described says that poll was made, so it is made once.
+	lastMeta  bool
+	described bool
 }
 
 // errRunnerLost explains a job that can never report an exit code.
@@ -403,6 +449,9 @@ func (f *follower) run(ctx context.Context) error {
 			return &PhaseError{Phase: PhaseFollow, InstanceID: f.inst.ID, Err: errRunnerLost}
 		}
 
+		if f.lastMeta {
+			continue
+		}
 		// While output flows, read the next chunk at once; after a spot
 		// notice, the instance has minutes left, so keep close.
 		switch {
@@ -427,7 +476,15 @@ func (f *follower) run(ctx context.Context) error {
 
 // poll runs one poll command and delivers its new bytes.
 func (f *follower) poll(ctx context.Context) (remote.Status, error) {
-	out, err := f.c.runCommand(ctx, f.inst.ID, remote.PollCommand(f.res.Job.ID, f.offset, remote.MaxChunk), time.Minute)
+	// A follower that attached to a job it did not start asks once for the
+	// script, its arguments and the outputs' destination, without log bytes.
+	meta := f.res.Job.Script == "" && !f.described
+	f.lastMeta, f.described = meta, f.described || meta
+	max := remote.MaxChunk
+	if meta {
+		max = 0
+	}
+	out, err := f.c.runCommand(ctx, f.inst.ID, remote.PollCommand(f.res.Job.ID, f.offset, max, meta), time.Minute)
 	if err != nil {
 		return remote.Status{}, err
 	}
@@ -472,6 +529,8 @@ func (f *follower) record(st remote.Status) {
 		r.Duration = end.Sub(r.StartedAt)
 	}
 	r.Market, r.HourlyPrice = f.inst.Market, f.inst.HourlyPrice
+	// TODO(runctl): the instance bills until it is terminated, so reading a
+	// long log after the exit costs too; the estimate stops at the exit.
 	if !f.inst.LaunchTime.IsZero() && !end.IsZero() {
 		r.InstanceTime = end.Sub(f.inst.LaunchTime)
 	}
@@ -551,6 +610,10 @@ func (c *Client) explainGone(ctx context.Context, id string, err error) error {
 	}
 	if strings.Contains(inst.StateReason, "SpotInstanceTermination") {
 		return &InterruptedError{InstanceID: id, Notice: inst.StateReason, ExitCode: -1}
+	}
+	if strings.Contains(inst.StateReason, "InstanceInitiatedShutdown") {
+		return fmt.Errorf("instance %s shut itself down: its --max-lifetime passed, its client went silent "+
+			"past the client timeout, or the script powered it off (%s): %w", id, inst.StateReason, err)
 	}
 	return fmt.Errorf("instance %s is %s (%s): %w", id, inst.State, inst.StateReason, err)
 }

@@ -442,7 +442,9 @@ func TestFollowNeverTakesABadPollAnswerForTheEnd(t *testing.T) {
 			j := e.handJob(t, "j1", launchedAt)
 			j.appendLog(lines(1000)) // about 20 kB: two chunks
 			j.exit(0, launchedAt.Add(time.Hour))
-			bad := map[int]bool{1: true, 3: true} // the first answer of each chunk
+			// Poll 1 describes the job it attached to; then the first
+			// answer of each chunk is bad.
+			bad := map[int]bool{2: true, 4: true}
 			e.sh.mangle = func(n int, s string) string {
 				if bad[n] {
 					return tc.mangle(s)
@@ -452,7 +454,7 @@ func TestFollowNeverTakesABadPollAnswerForTheEnd(t *testing.T) {
 			res, err := e.c.Follow(context.Background(), trainID, "j1")
 			require.NoError(t, err)
 
-			assert.Equal(t, 4, e.polls())
+			assert.Equal(t, 5, e.polls())
 			assert.Equal(t, lines(1000), e.logText(t, 0))
 			assert.Equal(t, int64(len(lines(1000))), res.LogBytes)
 			assert.Equal(t, 0, res.ExitCode)
@@ -503,7 +505,7 @@ func TestFollowReadsFlowingOutputBackToBack(t *testing.T) {
 	var pauses []time.Duration
 	e.sh.onSend = func(n int, _ string) error {
 		starts = append(starts, e.clock.Now())
-		if n == 5 {
+		if n == 6 {
 			j.exit(0, launchedAt.Add(time.Hour))
 		}
 		return nil
@@ -516,11 +518,13 @@ func TestFollowReadsFlowingOutputBackToBack(t *testing.T) {
 	_, err := e.c.Follow(context.Background(), trainID, "j1")
 	require.NoError(t, err)
 
-	require.Len(t, starts, 5)
+	// Poll 1 describes the job Follow attached to; polls 2-4 read full
+	// chunks, poll 5 the short rest, poll 6 finds the exit.
+	require.Len(t, starts, 6)
 	assert.Empty(t, pauses, "no poll-sized pause while output flows")
-	assert.Equal(t, time.Second, starts[4].Sub(starts[3]),
+	assert.Equal(t, time.Second, starts[5].Sub(starts[4]),
 		"after a short chunk the next poll starts one poll interval after the last one started")
-	assert.Less(t, starts[3].Sub(starts[0]), 3*time.Second, "full chunks are read back to back")
+	assert.Less(t, starts[4].Sub(starts[1]), 3*time.Second, "full chunks are read back to back")
 	assert.Equal(t, 3*remote.MaxChunk+10, len(e.logText(t, 0)))
 }
 
@@ -529,7 +533,7 @@ func TestFollowBacksOffWhileNothingHappens(t *testing.T) {
 	j := e.handJob(t, "j1", launchedAt)
 	var sleeps []time.Duration
 	e.sh.onSend = func(n int, _ string) error {
-		if n == 8 {
+		if n == 9 { // poll 1 describes the job
 			j.exit(0, launchedAt.Add(time.Hour))
 		}
 		return nil

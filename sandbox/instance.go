@@ -352,6 +352,9 @@ func (s *Server) instanceEnv(in *instance) []string {
 		// The watchdog must see a notice well within the sandbox's short
 		// interruption window.
 		"RUNCTL_WATCHDOG_INTERVAL=0.2",
+		// A requirements.txt must not send pip or uv to the internet from
+		// this machine: both work offline here, from what is installed.
+		"PIP_NO_INDEX=1", "UV_OFFLINE=1",
 		"AWS_EC2_METADATA_DISABLED=true",
 		"LANG=C.UTF-8",
 	}

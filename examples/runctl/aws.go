@@ -391,8 +391,9 @@ func (a *app) statusCommand() *cobra.Command {
 			}
 			var res *runctl.Result
 			if inst.State == "running" {
-				a.printer.logs = nil
-				res, _ = c.Logs(cmd.Context(), inst.ID, jobID)
+				if res, err = c.Status(cmd.Context(), inst.ID, jobID); err != nil {
+					return err
+				}
 			}
 			return a.printStatus(inst, res)
 		},

@@ -66,7 +66,7 @@ func (a *app) rootCommand() *cobra.Command {
 	}
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &usageError{err.Error()} })
 	pf := root.PersistentFlags()
-	pf.BoolVar(&a.sandbox, "sandbox", os.Getenv("RUNCTL_SANDBOX") == "1",
+	pf.BoolVar(&a.sandbox, "sandbox", sandboxFromEnv(),
 		"use the built-in local cloud instead of AWS, no account needed (env RUNCTL_SANDBOX=1)")
 	pf.StringVar(&a.region, "region", "", "AWS region (default: from the environment or profile)")
 	pf.StringVar(&a.profile, "profile", "", "AWS shared config profile")
@@ -99,6 +99,16 @@ func groupRunE(cmd *cobra.Command, args []string) error {
 		msg += "; did you mean " + s[0] + "?"
 	}
 	return &usageError{msg}
+}
+
+// sandboxFromEnv reads RUNCTL_SANDBOX. A value it does not understand turns
+// the sandbox on rather than letting a typo send commands to real AWS.
+func sandboxFromEnv() bool {
+	switch strings.ToLower(strings.TrimSpace(os.Getenv("RUNCTL_SANDBOX"))) {
+	case "", "0", "false", "no", "off":
+		return false
+	}
+	return true
 }
 
 // client builds the library client, starting the sandbox first for

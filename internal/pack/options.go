@@ -36,6 +36,7 @@ var defaultSecretPatterns = []string{
 	".aws/", ".ssh/", ".gnupg/", ".docker/config.json", ".kube/config",
 	".netrc", ".pypirc", ".npmrc", ".git-credentials",
 	"credentials.json", "service-account*.json", "*.tfstate", "*.tfstate.*",
+	"kaggle.json", "application_default_credentials.json", ".htpasswd", "secrets.yaml", "secrets.yml",
 }
 
 // DefaultSecretPatterns returns the .gitignore-syntax patterns Scan leaves

@@ -25,6 +25,11 @@ var jobScript []byte
 // of standard output that SSM keeps per command.
 const MaxChunk = 16 << 10
 
+// MaxArgsBytes bounds the script's arguments together. They travel inside
+// SSM commands, whose size AWS limits; a larger configuration belongs in a
+// file in the code directory.
+const MaxArgsBytes = 8 << 10
+
 // home is the shell expression for runctl's directory on the instance.
 const home = `"${RUNCTL_HOME:-/opt/runctl}"`
 
@@ -157,7 +162,7 @@ func envFile(env map[string]string) []byte {
 // log bytes from offset on, at most max of them. jobID "latest" means the
 // job started last. The exit code is read before the log size, so once it
 // is known the size is final and reading up to it reads every byte.
-func PollCommand(jobID string, offset int64, max int) string {
+func PollCommand(jobID string, offset int64, max int, meta bool) string {
 	var b strings.Builder
 	w := func(format string, a ...any) { fmt.Fprintf(&b, format+"\n", a...) }
 	w("home=%s", home)
@@ -171,9 +176,13 @@ func PollCommand(jobID string, offset int64, max int) string {
 	w("echo \"size $size\"")
 	w("num() { v=$(cat \"$dir/$1\" 2>/dev/null); echo \"${v:-0}\"; }")
 	w("echo \"times $(num started_at) $(num finished_at) $(num heartbeat) $(date +%%s%%3N)\"")
-	w("echo \"script $(base64 -w0 <\"$dir/script\" 2>/dev/null)\"")
-	w("echo \"args $(base64 -w0 <\"$dir/args\" 2>/dev/null)\"")
-	w("[ -f \"$dir/output_s3\" ] && echo \"outputs $(base64 -w0 <\"$dir/output_s3\")\"")
+	if meta {
+		// The script's arguments can be long: they are sent only when asked,
+		// with no log bytes beside them.
+		w("echo \"script $(base64 -w0 <\"$dir/script\" 2>/dev/null)\"")
+		w("echo \"args $(base64 -w0 <\"$dir/args\" 2>/dev/null)\"")
+		w("[ -f \"$dir/output_s3\" ] && echo \"outputs $(base64 -w0 <\"$dir/output_s3\")\"")
+	}
 	w("pid=$(num pid); runner=none")
 	w("[ \"$pid\" -gt 0 ] && { runner=dead; kill -0 \"$pid\" 2>/dev/null && runner=alive; }")
 	w("echo \"runner $runner\"")

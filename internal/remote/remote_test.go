@@ -73,7 +73,7 @@ func TestExitCodeIsRecorded(t *testing.T) {
 	assert.Equal(t, "exited\n", string(status))
 
 	home := filepath.Dir(filepath.Dir(dir))
-	cmd := exec.Command("bash", "-c", PollCommand("latest", 0, MaxChunk))
+	cmd := exec.Command("bash", "-c", PollCommand("latest", 0, MaxChunk, false))
 	cmd.Env = append(os.Environ(), "RUNCTL_HOME="+home)
 	out, err := cmd.Output()
 	require.NoError(t, err)
@@ -90,7 +90,7 @@ func TestPollReadsEveryByteInChunks(t *testing.T) {
 	home := filepath.Dir(filepath.Dir(dir))
 	var got []byte
 	for polls := 0; polls < 1000; polls++ {
-		cmd := exec.Command("bash", "-c", PollCommand("j1", int64(len(got)), 1000))
+		cmd := exec.Command("bash", "-c", PollCommand("j1", int64(len(got)), 1000, false))
 		cmd.Env = append(os.Environ(), "RUNCTL_HOME="+home)
 		out, err := cmd.Output()
 		require.NoError(t, err)
@@ -147,7 +147,7 @@ func TestRunnerKilledWithoutExitCodeIsSeen(t *testing.T) {
 	// A pid that cannot be alive: the runner is gone and wrote no exit code.
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "pid"), []byte("999999999\n"), 0o644))
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "status"), []byte("running\n"), 0o644))
-	cmd := exec.Command("bash", "-c", PollCommand("j1", 0, MaxChunk))
+	cmd := exec.Command("bash", "-c", PollCommand("j1", 0, MaxChunk, false))
 	cmd.Env = append(os.Environ(), "RUNCTL_HOME="+home)
 	out, err := cmd.Output()
 	require.NoError(t, err)
@@ -156,7 +156,7 @@ func TestRunnerKilledWithoutExitCodeIsSeen(t *testing.T) {
 	assert.True(t, st.RunnerLost())
 
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "pid"), []byte(fmt.Sprint(os.Getpid())), 0o644))
-	cmd = exec.Command("bash", "-c", PollCommand("j1", 0, MaxChunk))
+	cmd = exec.Command("bash", "-c", PollCommand("j1", 0, MaxChunk, false))
 	cmd.Env = append(os.Environ(), "RUNCTL_HOME="+home)
 	out, err = cmd.Output()
 	require.NoError(t, err)
