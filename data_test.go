@@ -7,10 +7,13 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/runctl/runctl/internal/remote"
 )
 
 func TestParseS3URI(t *testing.T) {
@@ -105,4 +108,42 @@ func untar(t *testing.T, path string) map[string]string {
 			out[filepath.Clean(h.Name)] = string(b)
 		}
 	}
+}
+
+func TestBreakTestRegressions(t *testing.T) {
+	t.Run("long arguments are refused before any call", func(t *testing.T) {
+		e := newTrainEnv(t)
+		big := strings.Repeat("a", remote.MaxArgsBytes+1)
+		_, err := e.c.Train(context.Background(), trainID, "train.sh", WithArgs(big))
+		var ce *ConfigError
+		require.ErrorAs(t, err, &ce)
+		assert.Contains(t, err.Error(), "file in the code directory")
+		assert.Empty(t, e.sh.Scripts(""))
+	})
+	t.Run("Run refuses bad training options before launching", func(t *testing.T) {
+		env := newTestEnv(t)
+		for _, opt := range []TrainOption{WithJobID("../x"), WithOutputS3("http://x/y"), WithDataS3("s3://UPPER/x")} {
+			_, err := env.c.Run(context.Background(), "t3.micro", "train.py", RunOptions{Train: []TrainOption{opt}})
+			var ce *ConfigError
+			require.ErrorAs(t, err, &ce)
+		}
+		assert.Empty(t, env.ec2.Calls("RunInstances"), "nothing is paid for a typo")
+	})
+	t.Run("a data prefix is a folder", func(t *testing.T) {
+		s3f := newFileS3(t)
+		e := newTrainEnv(t, WithS3(s3f), WithS3Presigner(s3f), WithBucket("code-bucket"))
+		for _, key := range []string{"d/evil/a.txt", "d/evil-sibling/b.txt", "d/evilness.txt"} {
+			p := s3f.path("data-bucket", key)
+			require.NoError(t, os.MkdirAll(filepath.Dir(p), 0o755))
+			require.NoError(t, os.WriteFile(p, []byte("x"), 0o644))
+		}
+		job := &remote.Job{ID: "j9"}
+		uri, err := ParseS3URI("s3://data-bucket/d/evil")
+		require.NoError(t, err)
+		require.NoError(t, e.c.prepareData(context.Background(), uri, job))
+		list, err := os.ReadFile(s3f.path("code-bucket", "runctl/data/j9.tsv"))
+		require.NoError(t, err)
+		assert.Equal(t, 1, strings.Count(string(list), "\n"), "only evil/ itself: %s", list)
+		assert.True(t, strings.HasPrefix(string(list), "a.txt\t"))
+	})
 }

@@ -197,7 +197,10 @@ func TestRepeatedDeliveryOfTheSameStartIsHarmless(t *testing.T) {
 	require.Error(t, err, "another start with the same job ID is refused")
 	assert.Contains(t, out, "already exists")
 	require.Eventually(t, func() bool {
-		b, _ := os.ReadFile(filepath.Join(home, "jobs", "j1", "log"))
-		return string(b) == "once\n"
-	}, 5*time.Second, 10*time.Millisecond, "the job ran once")
+		_, err := os.Stat(filepath.Join(home, "jobs", "j1", "exit_code"))
+		return err == nil
+	}, 5*time.Second, 10*time.Millisecond)
+	b, err := os.ReadFile(filepath.Join(home, "jobs", "j1", "log"))
+	require.NoError(t, err)
+	assert.Equal(t, "once\n", string(b), "the job ran once")
 }
