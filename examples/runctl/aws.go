@@ -251,7 +251,7 @@ func (a *app) dryRun(ctx context.Context, c *runctl.Client, dir string) error {
 	}
 	fmt.Fprintf(a.stdout, "%d files, %s, code hash %.16s\n", len(plan.Files), humanBytes(plan.TotalBytes), plan.Hash)
 	for _, s := range plan.LeftOut {
-		fmt.Fprintf(a.stdout, "left out: %s\n", s)
+		fmt.Fprintln(a.stdout, s)
 	}
 	return nil
 }
