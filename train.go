@@ -289,17 +289,25 @@ func (c *Client) startJob(ctx context.Context, inst *Instance, job remote.Job) e
 	return nil
 }
 
-// Follow attaches to a job started earlier, perhaps by another process, and
-// follows it to its end like [Client.Train] does. jobID "" or "latest" means
-// the job started last on the instance.
-func (c *Client) Follow(ctx context.Context, instanceID, jobID string) (*Result, error) {
+// attach checks a job ID given by a caller ("" means the latest job) and
+// finds the instance it runs on.
+func (c *Client) attach(ctx context.Context, instanceID, jobID string) (*Instance, string, error) {
 	if jobID == "" {
 		jobID = "latest"
 	}
 	if jobID != "latest" && !jobIDRE.MatchString(jobID) {
-		return nil, &ConfigError{Problem: fmt.Sprintf("job ID %q is not valid", jobID)}
+		return nil, "", &ConfigError{Problem: fmt.Sprintf("job ID %q is not valid", jobID),
+			Fix: "pass the ID printed when the job started, or leave it out for the latest job"}
 	}
 	inst, err := c.Describe(ctx, instanceID)
+	return inst, jobID, err
+}
+
+// Follow attaches to a job started earlier, perhaps by another process, and
+// follows it to its end like [Client.Train] does. jobID "" or "latest" means
+// the job started last on the instance.
+func (c *Client) Follow(ctx context.Context, instanceID, jobID string) (*Result, error) {
+	inst, jobID, err := c.attach(ctx, instanceID, jobID)
 	if err != nil {
 		return nil, err
 	}
@@ -310,13 +318,7 @@ func (c *Client) Follow(ctx context.Context, instanceID, jobID string) (*Result,
 // Logs emits the output a job has written so far as [LogOutput] events and
 // returns its state without waiting for it to end.
 func (c *Client) Logs(ctx context.Context, instanceID, jobID string) (*Result, error) {
-	if jobID == "" {
-		jobID = "latest"
-	}
-	if jobID != "latest" && !jobIDRE.MatchString(jobID) {
-		return nil, &ConfigError{Problem: fmt.Sprintf("job ID %q is not valid", jobID)}
-	}
-	inst, err := c.Describe(ctx, instanceID)
+	inst, jobID, err := c.attach(ctx, instanceID, jobID)
 	if err != nil {
 		return nil, err
 	}
@@ -341,13 +343,7 @@ func (c *Client) Logs(ctx context.Context, instanceID, jobID string) (*Result, e
 // Status returns a job's state without reading its output: one poll that
 // asks for no log bytes. LogBytes is the size of the output so far.
 func (c *Client) Status(ctx context.Context, instanceID, jobID string) (*Result, error) {
-	if jobID == "" {
-		jobID = "latest"
-	}
-	if jobID != "latest" && !jobIDRE.MatchString(jobID) {
-		return nil, &ConfigError{Problem: fmt.Sprintf("job ID %q is not valid", jobID)}
-	}
-	inst, err := c.Describe(ctx, instanceID)
+	inst, jobID, err := c.attach(ctx, instanceID, jobID)
 	if err != nil {
 		return nil, err
 	}
