@@ -92,13 +92,11 @@ func startSandbox(t *testing.T, faults string, opts ...runctl.Option) *sandboxEn
 // running lists the sandbox's instances that are not terminated.
 func (e *sandboxEnv) running(t *testing.T) []string {
 	t.Helper()
-	insts, err := e.srv.Instances()
+	insts, err := e.srv.Live()
 	require.NoError(t, err)
 	var ids []string
 	for _, i := range insts {
-		if i.State != "terminated" {
-			ids = append(ids, i.ID+" "+i.State)
-		}
+		ids = append(ids, i.ID+" "+i.State)
 	}
 	return ids
 }

@@ -54,6 +54,16 @@ func (s *Server) Instances() ([]Instance, error) {
 	return out, err
 }
 
+// Live returns the instances that are not terminated, oldest first: what
+// a test checks to know nothing was left running.
+func (s *Server) Live() ([]Instance, error) {
+	all, err := s.Instances()
+	if err != nil {
+		return nil, err
+	}
+	return slices.DeleteFunc(all, func(in Instance) bool { return in.State == stateTerminated }), nil
+}
+
 // Instance returns one instance by ID.
 func (s *Server) Instance(id string) (Instance, error) {
 	if err := s.reconcile(); err != nil {

@@ -227,3 +227,20 @@ func TestEndpointFileFollowsLiveServer(t *testing.T) {
 		return endpoint() == a.URL()+"/_imds/"+id
 	})
 }
+
+func TestLiveLeavesOutTerminatedInstances(t *testing.T) {
+	srv := start(t, Options{Fast: true})
+	c := newClients(srv, 1)
+	ctx := context.Background()
+	keep := launch(t, srv, c, runInput(t, c, "t3.micro", false))
+	gone := launch(t, srv, c, runInput(t, c, "t3.micro", false))
+	_, err := c.ec2.TerminateInstances(ctx, &ec2.TerminateInstancesInput{InstanceIds: []string{gone}})
+	require.NoError(t, err)
+	waitFor(t, 5*time.Second, "only the kept instance live", func() bool {
+		live, err := srv.Live()
+		return err == nil && len(live) == 1 && live[0].ID == keep
+	})
+	all, err := srv.Instances()
+	require.NoError(t, err)
+	assert.Len(t, all, 2, "Instances still lists the terminated one")
+}

@@ -237,13 +237,11 @@ func (in *inspector) createBucket(t *testing.T, name string) {
 // live lists the instances that are not terminated, with their state.
 func (in *inspector) live(t *testing.T) []string {
 	t.Helper()
-	insts, err := in.srv.Instances()
+	insts, err := in.srv.Live()
 	require.NoError(t, err)
 	var out []string
 	for _, i := range insts {
-		if i.State != "terminated" {
-			out = append(out, i.ID+" "+i.State)
-		}
+		out = append(out, i.ID+" "+i.State)
 	}
 	return out
 }
@@ -280,15 +278,13 @@ func terminateLeftovers(t *testing.T, dir string) {
 	defer srv.Close()
 	in := &inspector{srv: srv, cfg: aws.Config{Region: srv.Region(),
 		Credentials: credentials.NewStaticCredentialsProvider("test", "test", "")}}
-	insts, err := srv.Instances()
+	insts, err := srv.Live()
 	if err != nil {
 		return
 	}
 	var ids []string
 	for _, i := range insts {
-		if i.State != "terminated" {
-			ids = append(ids, i.ID)
-		}
+		ids = append(ids, i.ID)
 	}
 	if len(ids) == 0 {
 		return
